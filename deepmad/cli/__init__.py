@@ -1,0 +1,1 @@
+"""The ``deepmad`` command line: a thin layer of subcommand classes over the library."""

@@ -1,0 +1,162 @@
+"""Checkpoints that survive a kill: atomic files holding everything needed to continue exactly.
+
+A checkpoint is written with :func:`deepmad.utils.io.atomic_write` (temp file, fsync, rename),
+so a reader sees the old file or the new one, never half of one. ``last.pt`` holds the model,
+optimiser, LR scheduler, AMP grad scaler, EMA, the position in the run (epoch, step within the
+epoch, global step: the sampler position, since the batch order is a function of
+``(seed, epoch)``), the running epoch meters, the metric history and every RNG state of every
+process. Resuming from it continues the same trajectory bit for bit on CPU.
+
+Loading never falls back to a fresh start: a missing, corrupt or incompatible file raises a
+one-line :class:`~deepmad.errors.DeepmadError`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepmad.errors import DeepmadError
+from deepmad.train.config import RESUME_MUTABLE_FIELDS, TrainConfig
+from deepmad.utils.io import atomic_write
+
+__all__ = [
+    "FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "check_compatible", "load_weights",
+    "rng_state", "set_rng_state", "GracefulStop",
+]
+
+FORMAT = "deepmad-train-checkpoint"
+VERSION = 1
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, numpy, torch CPU and CUDA generator states, as tensors and plain numbers."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": (kind, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(gauss)),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`rng_state`."""
+    random.setstate(_as_tuple(state["python"]))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(x: Any) -> Any:
+    return tuple(_as_tuple(v) for v in x) if isinstance(x, list | tuple) else x
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
+    """Atomically write ``payload`` (a dict with at least ``model``) with ``torch.save``."""
+    body = {"format": FORMAT, "version": VERSION, **payload}
+    return atomic_write(path, lambda f: torch.save(body, f))
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`; one-line error otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise DeepmadError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged zip / pickle data
+        msg = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        raise DeepmadError(f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}: {msg})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise DeepmadError(f"{path} is not a deepmad training checkpoint (no format={FORMAT!r} key)")
+    if ckpt.get("version") != VERSION:
+        raise DeepmadError(f"checkpoint {path} has version {ckpt.get('version')!r}; this deepmad reads {VERSION}")
+    return ckpt
+
+
+def check_compatible(ckpt: dict[str, Any], config: TrainConfig, path: str | os.PathLike[str]) -> None:
+    """Raise if ``config`` differs from the checkpoint's in a field that changes the run."""
+    saved = ckpt.get("config")
+    if not isinstance(saved, dict):
+        raise DeepmadError(f"checkpoint {path} has no training config; it cannot be resumed")
+    current = config.to_dict()
+    for name in sorted(current):
+        if name in RESUME_MUTABLE_FIELDS or saved.get(name) == current[name]:
+            continue
+        flag = "--" + name.replace("_", "-")
+        raise DeepmadError(
+            f"checkpoint {path} was written with {flag} {saved.get(name)!r}, not {current[name]!r}; "
+            f"resume with the same value or use a new --out"
+        )
+
+
+def load_weights(path: str | os.PathLike[str], key: str = "model") -> dict[str, torch.Tensor]:
+    """A model state dict from a deepmad checkpoint (``ckpt[key]``) or from a bare state-dict file.
+
+    ``module.`` (DDP) and ``_orig_mod.`` (torch.compile) prefixes are removed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DeepmadError(f"checkpoint {path} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise DeepmadError(f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__})") from None
+    state = obj.get(key) if isinstance(obj, dict) and key in obj else obj
+    if key != "model" and not (isinstance(obj, dict) and key in obj):
+        raise DeepmadError(f"checkpoint {path} has no {key!r} weights")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DeepmadError(f"{path} holds neither a deepmad checkpoint nor a state dict")
+    out = {}
+    for k, v in state.items():
+        for prefix in ("module.", "_orig_mod."):
+            k = k.removeprefix(prefix)
+        out[k] = v
+    return out
+
+
+class GracefulStop:
+    """Context manager turning SIGTERM / SIGINT into a flag the loop polls between steps.
+
+    The loop then writes a checkpoint and returns. A second signal raises ``KeyboardInterrupt``
+    at once. Handlers are only installed from the main thread and are restored on exit.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        """True once a signal has arrived."""
+        return self.signum is not None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> GracefulStop:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
