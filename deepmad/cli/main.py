@@ -19,6 +19,10 @@ __all__ = ["main", "build_parser"]
 # One module per product area; each defines COMMANDS = [CommandClass, ...].
 COMMAND_MODULES: tuple[str, ...] = (
     "deepmad.cli.core",
+    "deepmad.cli.train",
+    "deepmad.cli.enlarge",
+    "deepmad.cli.mathnas",
+    "deepmad.cli.design",
 )
 
 

@@ -1,5 +1,6 @@
 """Closed-form integer costs of a spec (no torch): params, MACs, FLOPs, activations, layers."""
 
+from deepmad.cost import ghost as ghost  # registers the GhostNet cost rules
 from deepmad.cost.counts import count_network
 from deepmad.cost.report import CONVENTIONS, BlockCost, CostReport, LayerRecord, StageCost
 

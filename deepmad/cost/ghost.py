@@ -24,7 +24,6 @@ from deepmad.cost.tinynas import TINYNAS_BLOCKS
 from deepmad.cost.trace import BLOCK_TRACERS, Tracer
 from deepmad.spec.blocks import StageSpec
 from deepmad.spec.ghost import GHOST, GHOST_HEAD, check_ghost_stage, ghost_se_channels
-from deepmad.spec.network import conv_out_size
 
 __all__ = ["trace_ghost", "trace_ghost_head", "tinynas_ghost", "tinynas_ghost_head", "hidden_width"]
 

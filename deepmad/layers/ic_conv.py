@@ -23,7 +23,8 @@ The unit (design, following the placeholder in ``shared/reference/ic_networks.md
 * ``U, c``: k x k conv c_in -> m with bias, same stride / padding / dilation / groups as ``W``;
   its m hyperplanes ``U_j . x_patch + c_j = 0`` split each receptive field's input space into
   regions;
-* ``V``: 1 x 1 conv m -> c_out (groups g); ``gamma``: per-output-channel gain, zero at init.
+* ``V``: 1 x 1 conv m -> c_out (groups g); ``gamma``: per-output-channel gain, zero at init
+  (stored as ``proj.weight`` and ``proj.gain``).
 
 On the region where the active set of the ReLU is ``D`` (a 0/1 diagonal), the unit is the linear
 map ``W + diag(gamma) V D U`` plus ``diag(gamma) V D c``: a different linear transformation
@@ -34,6 +35,8 @@ Hidden width ``m`` and the closed-form costs are in :mod:`deepmad.cost.ic`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -43,6 +46,21 @@ from deepmad.cost.ic import IC_HIDDEN_RATIO, ic_hidden_channels
 __all__ = ["ICConv2d"]
 
 _size = int | tuple[int, int]
+
+
+class _GainConv1x1(nn.Conv2d):
+    """Bias-free 1 x 1 conv whose output channel o is scaled by ``gain[o]`` (``V`` and ``gamma``).
+
+    The gain multiplies the (c_out, m/g) weight rather than the (B, c_out, H, W) output.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, groups: int,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+        super().__init__(in_channels, out_channels, 1, groups=groups, bias=False, device=device, dtype=dtype)
+        self.gain = nn.Parameter(torch.zeros(out_channels, device=device, dtype=dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.gain.view(-1, 1, 1, 1), groups=self.groups)
 
 
 class ICConv2d(nn.Conv2d):
@@ -71,22 +89,25 @@ class ICConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                          bias, padding_mode, device, dtype)
         self.hidden_channels = ic_hidden_channels(out_channels, groups, hidden_ratio)
-        kw = {"device": device, "dtype": dtype}
+        kw: dict[str, Any] = {"device": device, "dtype": dtype}
         self.gate = nn.Conv2d(in_channels, self.hidden_channels, kernel_size, stride, padding,
                               dilation, groups, True, padding_mode, **kw)  # U, c
-        self.proj = nn.Conv2d(self.hidden_channels, out_channels, 1, groups=groups, bias=False, **kw)  # V
-        self.gamma = nn.Parameter(torch.empty(out_channels, **kw))  # type: ignore[arg-type]
+        self.proj = _GainConv1x1(self.hidden_channels, out_channels, groups, **kw)  # V, gamma
         self.reset_branch()
+
+    @property
+    def gamma(self) -> nn.Parameter:
+        """The per-output-channel gain of the branch (stored as ``proj.gain``)."""
+        return self.proj.gain
 
     def reset_branch(self) -> None:
         """Zero the gate bias ``c`` and the gain ``gamma``: the unit starts as the plain conv."""
         nn.init.zeros_(self.gate.bias)
-        nn.init.zeros_(self.gamma)
+        nn.init.zeros_(self.proj.gain)
 
     def branch(self, x: torch.Tensor) -> torch.Tensor:
         """The extra term ``gamma . (V * ReLU(U * x + c))``, shape (B, c_out, H', W')."""
-        h = F.relu(self.gate(x))  # (B, m, H', W')
-        return self.proj(h) * self.gamma.view(1, -1, 1, 1)
+        return self.proj(F.relu(self.gate(x), inplace=True))  # ReLU output: (B, m, H', W')
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # the main term is exactly nn.Conv2d.forward, so a zeroed branch is bit-identical to it

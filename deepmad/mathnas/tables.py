@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -280,6 +280,3 @@ def load_table_json(path: str | os.PathLike[str]) -> BlockTable:
     except (KeyError, TypeError) as exc:
         raise DeepmadError(f"{path}: malformed block table ({type(exc).__name__}: {exc})") from None
 
-
-def _as_rows(values: Sequence[Sequence[float]]) -> tuple[tuple[float, ...], ...]:
-    return tuple(tuple(float(v) for v in row) for row in values)

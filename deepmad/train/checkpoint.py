@@ -38,7 +38,7 @@ VERSION = 1
 
 
 def rng_state() -> dict[str, Any]:
-    """Python, numpy, torch CPU and CUDA generator states, as tensors and plain numbers."""
+    """Python, numpy, torch CPU and current-CUDA-device generator states (tensors, plain numbers)."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     state: dict[str, Any] = {
         "python": random.getstate(),
@@ -46,7 +46,7 @@ def rng_state() -> dict[str, Any]:
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = torch.cuda.get_rng_state()  # this process's current device
     return state
 
 
@@ -57,7 +57,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state(state["cuda"])
 
 
 def _as_tuple(x: Any) -> Any:
@@ -115,11 +115,14 @@ def load_weights(path: str | os.PathLike[str], key: str = "model") -> dict[str, 
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise DeepmadError(f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__})") from None
-    state = obj.get(key) if isinstance(obj, dict) and key in obj else obj
-    if key != "model" and not (isinstance(obj, dict) and key in obj):
-        raise DeepmadError(f"checkpoint {path} has no {key!r} weights")
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise DeepmadError(f"{path} holds neither a deepmad checkpoint nor a state dict")
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        state = obj.get(key)
+    elif isinstance(obj, dict) and key == "model":
+        state = obj.get("model", obj.get("state_dict", obj))
+    else:
+        state = None
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DeepmadError(f"{path} holds no {key!r} state dict (neither a deepmad checkpoint nor a state dict)")
     out = {}
     for k, v in state.items():
         for prefix in ("module.", "_orig_mod."):

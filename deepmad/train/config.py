@@ -22,6 +22,8 @@ AMP_MODES = ("auto", "bf16", "fp16", "off")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_LR = {"sgd": 0.1, "adamw": 1e-3}
 DEFAULT_WEIGHT_DECAY = {"sgd": 5e-4, "adamw": 0.05}
+KD_MODES = ("logit", "weak")  # weak: WLD-style fading weight, deepmad.train.wld (IC networks)
+WLD_SCHEDULES = ("linear", "cosine", "step")
 
 # Fields that may differ between a run and its --resume: they do not change the trajectory
 # of the weights (where, how fast, or how verbosely it runs).
@@ -65,6 +67,10 @@ class TrainConfig:
     teacher_model: str | None = None  # teacher preset or spec file
     kd_weight: float = 1.0  # weight of the distillation term
     kd_temperature: float = 4.0  # softmax temperature T of the distillation term
+    kd: str = "logit"  # logit (constant kd_weight) | weak (kd_weight decays to 0; deepmad.train.wld)
+    kd_schedule: str = "cosine"  # --kd weak: linear | cosine | step decay of the KD weight
+    kd_end: float = 0.5  # --kd weak: fraction of training at which the KD weight reaches 0
+    init_from_teacher: bool = False  # --kd weak: copy the teacher's shared tensors into the student
     seed: int = 0
     device: str = "auto"  # cpu | cuda | auto
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower on CUDA)
@@ -99,6 +105,12 @@ class TrainConfig:
         _check(self.kd_weight >= 0, "kd_weight", self.kd_weight, "a number >= 0")
         _check((self.teacher is None) == (self.teacher_model is None), "teacher",
                self.teacher, "--teacher CKPT together with --teacher-model PRESET|SPEC")
+        _check(self.kd in KD_MODES, "kd", self.kd, " | ".join(KD_MODES))
+        _check(self.kd == "logit" or self.teacher is not None, "kd", self.kd, "--teacher CKPT with --kd weak")
+        _check(self.kd_schedule in WLD_SCHEDULES, "kd_schedule", self.kd_schedule, " | ".join(WLD_SCHEDULES))
+        _check(0.0 < self.kd_end <= 1.0, "kd_end", self.kd_end, "0 < x <= 1")
+        _check(not self.init_from_teacher or self.kd == "weak", "init_from_teacher", self.init_from_teacher,
+               "--init-from-teacher only with --kd weak")
 
     @property
     def peak_lr(self) -> float:

@@ -107,6 +107,22 @@ def gather_objects(obj: Any, ctx: DistContext) -> list[Any]:
     return out
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Differentiable all-reduce: the sum in the forward pass, and the sum of gradients back."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        out = tensor.clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        out = grad.clone()
+        dist.all_reduce(out)
+        return out
+
+
 class GlooSyncBatchNorm(nn.BatchNorm2d):
     """``BatchNorm2d`` whose training statistics span all processes; works on CPU / gloo.
 
@@ -119,8 +135,7 @@ class GlooSyncBatchNorm(nn.BatchNorm2d):
         if not (self.training and dist.is_available() and dist.is_initialized()
                 and dist.get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
+        all_reduce = _AllReduceSum.apply
         xf = x.float()
         n_local = torch.tensor([xf.numel() / xf.shape[1]], dtype=torch.float32, device=x.device)
         dist.all_reduce(n_local)

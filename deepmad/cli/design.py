@@ -1,0 +1,241 @@
+"""``deepmad design`` and ``deepmad score``: DeepMAD's mathematical design from the command line.
+
+DeepMAD (Shen et al., CVPR 2023, arXiv 2303.02165). ``design`` builds a
+:class:`~deepmad.solvers.DesignProblem` from ``--like PRESET`` (the reference config's layout and
+budgets; default ``deepmad_r50``) or ``--space TEMPLATE`` plus budget flags, solves it and prints
+a summary; ``--output`` writes the result JSON atomically. ``score`` prints a spec's DeepMAD
+score. Flags map onto :class:`~deepmad.solvers.Budget`, :class:`~deepmad.scores.ScoreConfig` and
+the solver configs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import replace
+
+from deepmad.cli.base import Command, parse_count
+from deepmad.errors import DeepmadError, InfeasibleError
+from deepmad.scores.entropy import MODES, ScoreConfig, ScoreReport, score_spec
+from deepmad.solvers import (
+    LIKE_PRESETS,
+    SOLVERS,
+    TEMPLATES,
+    Budget,
+    DesignProblem,
+    DesignResult,
+    diagnose,
+    get_solver,
+    infeasibility_message,
+    like,
+    template,
+)
+from deepmad.solvers.templates import cap_depths
+from deepmad.spec import get_preset, load_spec
+from deepmad.spec.presets import DISPLAY_NAMES
+from deepmad.utils.io import atomic_write_json
+
+__all__ = ["COMMANDS", "DesignCommand", "ScoreCommand", "build_problem"]
+
+_COUNT_FLAGS = ("params", "macs", "flops", "activations")
+_TEMPLATE_RHO = {"resnet": 0.3, "mobile-se": 0.5}
+
+
+def _resolutions(text: str) -> tuple[int, ...]:
+    try:
+        vals = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a resolution list; expected e.g. 224 or 224,256") from None
+    if any(v < 8 for v in vals):
+        raise argparse.ArgumentTypeError(f"resolution {text!r} is invalid; expected sides >= 8")
+    return vals
+
+
+def _flag_budgets(args: argparse.Namespace, convention: str) -> list[Budget]:
+    out = [Budget(q, upper=getattr(args, q), convention=convention)
+           for q in _COUNT_FLAGS if getattr(args, q) is not None]
+    if args.layers is not None:
+        out.append(Budget("layers", upper=args.layers))
+    if args.rho is not None:
+        out.append(Budget("rho", upper=args.rho))
+    return out
+
+
+def build_problem(args: argparse.Namespace) -> DesignProblem:
+    """The design problem the flags describe (``--like`` defaults to ``deepmad_r50``)."""
+    objective = ScoreConfig(mode=args.mode)
+    if args.like and args.space:
+        raise DeepmadError("use either --like PRESET or --space TEMPLATE, not both")
+    if args.space:
+        convention = args.convention or "torch"
+        budgets = _flag_budgets(args, convention)
+        if not any(b.quantity != "rho" for b in budgets):
+            raise DeepmadError("--space needs at least one budget (--params, --macs, --flops, "
+                               "--activations or --layers)")
+        if args.rho is None:
+            budgets.append(Budget("rho", upper=_TEMPLATE_RHO[args.space]))
+        res = args.resolution or (224,)
+        space = template(args.space, resolution=min(res))
+        space = cap_depths(replace(space, resolutions=res), tuple(budgets))
+        return DesignProblem(space, objective, tuple(budgets), name=f"space_{args.space}")
+    name = args.like or "deepmad_r50"
+    base = like(name, objective)
+    convention = args.convention or "tinynas"
+    extra = _flag_budgets(args, convention)
+    merged = [b for b in base.budgets if all(b.quantity != e.quantity for e in extra)] + extra
+    problem = like(name, objective, tuple(merged))
+    if args.resolution:
+        problem = replace(problem, space=replace(problem.space, resolutions=args.resolution), _cache={})
+    return problem
+
+
+class DesignCommand(Command):
+    """``deepmad design``."""
+
+    name = "design"
+    help = "design a CNN by solving DeepMAD's mathematical program for a budget"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        g = parser.add_argument_group("problem")
+        g.add_argument("--like", choices=sorted(LIKE_PRESETS), metavar="PRESET",
+                       help=f"budgets and layout of a reference config (default deepmad_r50): {', '.join(sorted(LIKE_PRESETS))}")
+        g.add_argument("--space", choices=TEMPLATES, help="a template space instead of --like")
+        for q in _COUNT_FLAGS:
+            g.add_argument(f"--{q}", type=parse_count, metavar="N", help=f"upper bound on {q}, e.g. 25.5M / 4.13G")
+        g.add_argument("--layers", type=int, metavar="N", help="upper bound on counted conv layers")
+        g.add_argument("--rho", type=float, metavar="R", help="upper bound on effectiveness rho")
+        g.add_argument("--resolution", type=_resolutions, metavar="R[,R...]", help="input side(s)")
+        g.add_argument("--mode", choices=MODES, default="paper", help="score mode (default: paper)")
+        g.add_argument("--convention", choices=("torch", "tinynas"),
+                       help="cost convention of the budget flags (default: tinynas with --like, torch with --space)")
+        s = parser.add_argument_group("solver")
+        s.add_argument("--solver", choices=sorted(SOLVERS), default="exact", help="default: exact")
+        s.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds (default 60)")
+        s.add_argument("--gap", type=float, default=0.01, help="relative optimality gap to stop at (default 0.01)")
+        s.add_argument("--seed", type=int, default=0, help="evolution RNG seed")
+        s.add_argument("--children", type=int, default=500_000, help="evolution children (default 500000)")
+        parser.add_argument("--output", metavar="FILE.json", help="write the result JSON (atomically)")
+        parser.add_argument("--json", action="store_true", help="print the result JSON instead of the summary")
+
+    def run(self, args: argparse.Namespace) -> int:
+        problem = build_problem(args)
+        shortfalls = diagnose(problem)
+        if shortfalls:
+            raise InfeasibleError(infeasibility_message(problem, shortfalls))
+        result = get_solver(args.solver, **self._options(args, problem)).solve(problem)
+        if result.design is None:
+            raise InfeasibleError(result.message)
+        data = result.to_dict(problem.convention)
+        data["problem"] = {"name": problem.name, "mode": args.mode, "convention": problem.convention,
+                           "budgets": [_budget_dict(b) for b in problem.budgets]}
+        if args.output:
+            atomic_write_json(args.output, data)
+        print(json.dumps(data, indent=2) if args.json else summary(problem, result, args))
+        return 0 if result.verified else 1
+
+    @staticmethod
+    def _options(args: argparse.Namespace, problem: DesignProblem) -> dict:
+        if args.solver == "evolution":
+            start = None
+            name = args.like or ("deepmad_r50" if not args.space else None)
+            if name and problem.space.resolutions == (LIKE_PRESETS[name].resolution,):
+                start = LIKE_PRESETS[name].seed
+            return {"children": args.children, "seed": args.seed, "time_limit": args.time_limit, "start": start}
+        return {"time_limit": args.time_limit, "gap": args.gap}
+
+
+def _budget_dict(b: Budget) -> dict:
+    return {"name": b.name, "upper": b.upper, "lower": b.lower}
+
+
+def _fmt(x: float) -> str:
+    if isinstance(x, float) and not x.is_integer():
+        return f"{x:.4g}"
+    x = float(x)
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.3f}{unit}"
+    return f"{x:g}"
+
+
+def summary(problem: DesignProblem, result: DesignResult, args: argparse.Namespace) -> str:
+    """Human-readable report: stage table, costs, constraint slacks, solver certificate."""
+    spec, ev = result.spec, result.evaluation
+    conv = problem.convention
+    lines = [f"DeepMAD design: {problem.name} (mode {args.mode}, cost convention {conv})", ""]
+    sides = spec.feature_sizes()
+    lines.append(f"  {'stage':<8}{'block':<14}{'stride':>6}{'out':>7}{'btn':>7}{'depth':>7}{'kernel':>7}{'side':>6}")
+    lines.append(f"  {'stem':<8}{'conv3x3':<14}{spec.stem.stride:>6}{spec.stem.out_channels:>7}{'':>7}{1:>7}"
+                 f"{spec.stem.kernel_size:>7}{sides[0]:>6}")
+    for i, st in enumerate(spec.stages):
+        lines.append(f"  {i + 1:<8}{st.block:<14}{st.stride:>6}{st.out_channels:>7}{st.bottleneck_channels:>7}"
+                     f"{st.depth:>7}{st.kernel_size:>7}{sides[i + 1]:>6}")
+    if spec.final_conv is not None:
+        lines.append(f"  {'final':<8}{'conv1x1':<14}{1:>6}{spec.final_conv.out_channels:>7}")
+    c = ev.costs
+    lines += ["", f"  objective {ev.objective:.3f} = entropy {ev.entropy:.3f} - penalty {ev.penalty:.3f}; rho {ev.rho:.4f}",
+              f"  params {_fmt(c.get('params', conv))}  MACs {_fmt(c.get('macs', conv))}  FLOPs {_fmt(c.get('flops', conv))}"
+              f"  activations {_fmt(c.activations)}  layers {c.layers}", "", "  constraints (slack <= 0 is met):"]
+    for cv in result.constraints:
+        lines.append(f"    {cv.name:<18}{cv.sense} {_fmt(cv.limit):>10}   value {_fmt(cv.value):>10}   "
+                     f"slack {100 * cv.slack / cv.limit if cv.limit else cv.slack:+.2f} %")
+    gap = "n/a (no bound)" if not math.isfinite(result.gap) else f"{100 * result.gap:.3f} %"
+    lines += ["", f"  solver {result.solver}: {result.status}; gap {gap}; nodes {result.nodes}; "
+                  f"time {result.time_s:.1f} s; re-checked: {'yes' if result.verified else 'NO'}",
+              f"  {result.message}"]
+    if args.like or not args.space:
+        lines.append(_published_line(problem, args))
+    return "\n".join(lines)
+
+
+def _published_line(problem: DesignProblem, args: argparse.Namespace) -> str:
+    name = args.like or "deepmad_r50"
+    pub = get_preset(LIKE_PRESETS[name].published)
+    ev = problem.verify(pub)
+    ok = "meets" if ev.feasible else "does NOT meet"
+    return (f"  published {DISPLAY_NAMES.get(name, name)} under the same objective: {ev.objective:.3f} "
+            f"({ok} these budgets)")
+
+
+class ScoreCommand(Command):
+    """``deepmad score``."""
+
+    name = "score"
+    help = "print a spec's DeepMAD score: entropy, penalty, objective, rho, stage terms"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("spec", help="preset name, spec .json or TinyNAS .txt")
+        parser.add_argument("--mode", choices=MODES, default="paper", help="score mode (default: paper)")
+        parser.add_argument("--resolution", type=int, help="input side (default: the spec's)")
+        parser.add_argument("--weights", help="stage weights, e.g. 1,1,1,1,8 (default: 1,...,1,8)")
+        parser.add_argument("--half", action=argparse.BooleanOptionalAction, default=None,
+                            help="the 0.5 (sqrt) factor (default: on in reference mode, off in paper mode)")
+        parser.add_argument("--json", action="store_true", help="print JSON")
+
+    def run(self, args: argparse.Namespace) -> int:
+        spec = load_spec(args.spec, resolution=args.resolution)
+        weights = None
+        if args.weights:
+            try:
+                weights = tuple(float(w) for w in args.weights.split(","))
+            except ValueError:
+                raise DeepmadError(f"--weights {args.weights!r} is invalid; expected e.g. 1,1,1,1,8") from None
+        rep = score_spec(spec, args.mode, stage_weights=weights, half=args.half)
+        print(json.dumps(rep.to_dict(), indent=2) if args.json else _score_text(spec.name or args.spec, rep))
+        return 0
+
+
+def _score_text(name: str, rep: ScoreReport) -> str:
+    info = rep.info
+    lines = [f"{name}: DeepMAD score (mode {rep.config.mode}, factor {rep.config.factor:g})",
+             f"  objective {rep.objective:.3f} = entropy {rep.entropy:.3f} - penalty {rep.penalty:.3f}",
+             f"  rho {rep.rho:.4f}; penalty depths {list(rep.depths)}", "",
+             f"  {'stage':<6}{'channels':>9}{'side':>6}{'blocks':>8}{'layers':>8}{'sum h':>10}{'term':>12}{'rho':>8}"]
+    for s, (c, r, u, d, sm, t, rh) in enumerate(zip(info.channels, info.sides, info.unit_count, info.layer_count,
+                                                    rep.stage_sums, rep.stage_terms, rep.stage_rho)):
+        lines.append(f"  {s + 1:<6}{c:>9}{r:>6}{u:>8}{d:>8}{sm:>10.3f}{t:>12.3f}{rh:>8.4f}")
+    return "\n".join(lines)
+
+
+COMMANDS = [DesignCommand, ScoreCommand]

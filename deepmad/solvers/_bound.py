@@ -1,0 +1,163 @@
+"""Valid upper bounds of the DeepMAD program over a box, by Lagrangian relaxation + exact DP.
+
+Notation (one resolution): units ``u = 0`` (stem), ``1..J`` (stages), ``J+1`` (final conv);
+score stage ``st(u)``; stage entropy sums ``S_s``; ``m_s = ln C_s + ln r_s^2``; objective
+``sum_s alpha_s m_s S_s - Q(L)``. For a box (per-stage depth interval, kernel set, bottleneck
+interval, width sets) and multipliers ``lam >= 0`` (budgets, normalised by their limits) and
+``mu >= 0`` (``rho_s <= r0``, i.e. ``LW_s >= g(D_s) = D_s ln(D_s / r0)``) we bound
+
+* ``m_s S_s <= m_s^hi S_s - (m_s^hi - m_s) S_s^lo`` (``S_s >= S_s^lo >= 0``, ``m_s <= m_s^hi``),
+  with ``S_s^lo = f a g(D_s^lo)`` from the rho constraint itself when ``alpha1 = alpha2 = a``;
+* ``-mu g(D) <= -mu [g(D0) + g'(D0) (D - D0)]`` (g is convex), linear in the depths;
+* ``-Q(L) <= -beta exp(min std over the depth box)``.
+
+What remains is separable along the chain ``c_0 -> c_1 -> ... -> c_J (-> c_f)``, so its exact
+maximum over the integer box is a dynamic program over width pairs; inside a pair the kernel
+and the two depth endpoints are enumerated (the Lagrangian is convex in L, so the maximum over
+a depth interval sits at an endpoint) and the bottleneck is maximised in closed form (concave
+``w ln b + quadratic`` on each residue class where the SE width ``se(b)`` is linear in ``b``).
+Every returned value is therefore a true upper bound for any multipliers; multipliers only
+change how tight it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepmad.errors import DeepmadError
+from deepmad.solvers.problem import DesignProblem
+
+__all__ = ["Context", "Box", "min_std", "g_rho"]
+
+NEG = -1e300
+
+
+def g_rho(d: float, r0: float) -> float:
+    """g(D) = D ln(D / r0): rho_s <= r0 iff LW_s >= g(D_s)."""
+    return d * (math.log(d) - math.log(r0))
+
+
+@functools.lru_cache(maxsize=65536)
+def min_std(ranges: tuple[tuple[int, int], ...]) -> float:
+    """Minimum of the population std of x_i in [lo_i, hi_i] over reals (a lower bound for integers).
+
+    The minimiser is ``x = clip(t, lo, hi)`` with ``t = mean(x)``; ``mean(clip(t)) - t`` is
+    nonincreasing in t, so bisection finds t.
+    """
+    if len(ranges) < 2:
+        return 0.0
+    a, b = float(min(r[0] for r in ranges)), float(max(r[1] for r in ranges))
+    for _ in range(60):
+        t = 0.5 * (a + b)
+        if sum(min(max(t, lo), hi) for lo, hi in ranges) / len(ranges) > t:
+            a = t
+        else:
+            b = t
+    x = [min(max(0.5 * (a + b), lo), hi) for lo, hi in ranges]
+    m = sum(x) / len(x)
+    return max(0.0, math.sqrt(sum((v - m) ** 2 for v in x) / len(x)) - 1e-9)
+
+
+@dataclass
+class Box:
+    """A node of the branch-and-bound: ranges per stage and width sets per unit."""
+
+    widths: list[np.ndarray]  # allowed widths per unit (stem, stages, final)
+    depth: list[tuple[int, int]]  # per stage
+    kernels: list[tuple[int, ...]]  # per stage
+    bott: list[tuple[int, int]]  # per stage, absolute bottleneck interval
+
+    def copy(self) -> Box:
+        """Shallow copy with fresh lists."""
+        return Box(list(self.widths), list(self.depth), list(self.kernels), list(self.bott))
+
+    def is_leaf(self) -> bool:
+        """Depths and kernels fixed."""
+        return all(a == b for a, b in self.depth) and all(len(k) == 1 for k in self.kernels)
+
+
+class Context:
+    """Precomputed data of one problem at one resolution."""
+
+    def __init__(self, problem: DesignProblem, resolution: int) -> None:
+        self.problem, self.resolution = problem, resolution
+        space, cfg = problem.space, problem.objective
+        self.space, self.cfg = space, cfg
+        self.geo, lay = problem.layout(resolution)
+        self.J = len(space.stages)
+        self.final = space.final_conv is not None
+        self.unit_stage = lay.unit_stage
+        self.ends = lay.stage_end
+        self.ls2 = np.array(lay.log_side2)
+        self.alpha = np.array(lay.weights)
+        self.pen_idx = lay.penalty_stages
+        self.f, self.a1, self.a2 = cfg.factor, cfg.alpha1, cfg.alpha2
+        self.nc = space.num_classes
+        k0, cin = space.stem_kernel, space.in_channels
+        self.T0 = self.f * (self.a1 * math.log(cin) + 2 * self.a2 * math.log(k0))
+        self.LW0 = math.log(cin * k0 * k0)
+        self._constraints(problem)
+
+    def _constraints(self, problem: DesignProblem) -> None:
+        """Constraint rows: weights over (params, torch MACs, TinyNAS FLOPs, acts, layers)."""
+        self.rows: list[tuple[str, float, float, np.ndarray, float, float, float]] = []
+        self.rho0: float | None = None
+        for b in problem.budgets:
+            if b.quantity == "rho":
+                if b.lower is not None and b.lower > 0:
+                    raise DeepmadError("a lower bound on rho is not supported by the exact solver; "
+                                       "use --solver evolution")
+                if b.upper is not None:
+                    self.rho0 = b.upper if self.rho0 is None else min(self.rho0, b.upper)
+                continue
+            if b.quantity == "resolution":
+                continue
+            w, hp, hm, hc = np.zeros(5), 0.0, 0.0, 0.0
+            torch = b.convention == "torch"
+            if b.quantity == "params":
+                w[0], hp = 1.0, 1.0 if torch else 0.0
+            elif b.quantity in ("macs", "flops"):
+                mult = 2.0 if b.quantity == "flops" else 1.0
+                w[1 if torch else 2] = mult
+                hm = mult if torch else 0.0
+            elif b.quantity == "activations":
+                w[3], hc = 1.0, float(self.nc)
+            else:
+                w[4] = 1.0
+            if torch and b.quantity == "params":
+                hc = float(self.nc)
+            for sense, lim in (("<=", b.upper), (">=", b.lower)):
+                if lim is None or (sense == ">=" and lim <= 0):
+                    continue
+                self.rows.append((b.name + sense, 1.0 if sense == "<=" else -1.0, float(lim), w, hp, hm, hc))
+
+    # --- prices ------------------------------------------------------------------------------
+    def prices(self, lam: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+        """Net prices on the base quantities, on head params / MACs per width, and a constant."""
+        omega, hp, hm, const = np.zeros(5), 0.0, 0.0, 0.0
+        for li, (_, sg, lim, w, p, m, c) in zip(lam, self.rows):
+            scale = li * sg / max(lim, 1.0)
+            omega -= scale * w
+            hp -= scale * p
+            hm -= scale * m
+            const += li * sg - scale * c
+        return omega, hp, hm, const
+
+    # --- b maximisation ---------------------------------------------------------------------
+    def b_range(self, j: int, c: np.ndarray, box: Box):
+        """Bottleneck grid interval per width, the cap for extras, the grid step and the extras."""
+        rng = self.space.stages[j].bottleneck
+        if rng.ratio:
+            lo = np.maximum(rng.step, np.round(rng.lo * c * (1 - 1e-9) / rng.step) * rng.step)
+            hi = np.maximum(rng.step, np.round(rng.hi * c * (1 + 1e-9) / rng.step) * rng.step)
+        else:
+            lo = np.full(c.shape, float(math.ceil(rng.lo)))
+            hi = np.full(c.shape, float(math.floor(rng.hi)))
+        blo, bhi = box.bott[j]
+        cap = np.minimum(c, bhi) if self.space.caps_bottleneck(j) else np.full(c.shape, float(bhi))
+        extras = tuple(e for e in rng.extra if e >= blo)
+        return np.maximum(lo, blo), np.minimum(hi, cap), cap, rng.step, extras

@@ -1,0 +1,447 @@
+"""The dynamic program behind :mod:`deepmad.solvers._bound` (see its docstring for the math).
+
+``dp_bound(ctx, box, y, d0, max_groups)`` returns the exact maximum of the Lagrangian
+relaxation over the integer points of ``box``. Widths may be *grouped* into at most
+``max_groups`` runs of consecutive allowed values per unit; a group is then scored with its
+largest width in every objective term and its smallest (largest for positive prices) in every
+cost -- all terms are monotone in the widths, so the value still bounds every member. The
+TinyNAS average-pool term of depthwise stride-2 stages (``c_in`` when ``c_in == c``, the only
+non-monotone cost) is bounded apart: 0 below, ``c_in`` above.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepmad.solvers._bound import NEG, Box, Context, g_rho, min_std
+from deepmad.solvers.fasteval import KIND_TERMS, se_of, stage_costs
+from deepmad.solvers.space import Design
+
+__all__ = ["Groups", "BoundOut", "make_groups", "dp_bound", "best_b"]
+
+_SE_LINEAR_FROM = 64  # se(b) is linear on residue classes for b >= 64
+
+
+@dataclass
+class Groups:
+    """Runs of consecutive allowed widths of one unit."""
+
+    lo: np.ndarray  # smallest width per group
+    hi: np.ndarray  # largest width per group
+    start: np.ndarray  # index of the first member in the unit's width array
+    stop: np.ndarray  # one past the last member
+
+
+def make_groups(values: np.ndarray, max_groups: int) -> Groups:
+    """Split sorted ``values`` into at most ``max_groups`` runs of (nearly) equal size."""
+    n = len(values)
+    cuts = np.unique(np.linspace(0, n, min(n, max_groups) + 1).round().astype(int))
+    start, stop = cuts[:-1], cuts[1:]
+    return Groups(values[start].astype(float), values[stop - 1].astype(float), start, stop)
+
+
+@dataclass
+class BoundOut:
+    """One bound evaluation: value, a representative design, subgradient and filtering data."""
+
+    value: float
+    design: Design | None  # widths = smallest member of each chosen group
+    subgradient: np.ndarray  # d value / d (lam, mu)
+    depths: np.ndarray  # D_s of the argmax (tangent points for the next evaluation)
+    through: list[np.ndarray]  # per unit and group: best relaxation value through it
+    groups: list[Groups]
+    exact: bool  # every group a single width
+    depth_through: list[dict[int, float]] | None = None  # per stage: best value with L_j = key
+
+
+def _local_max_root(w: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
+    """Local maximiser of ``w ln b + c1 b + c2 b^2`` on b > 0 (inf if increasing throughout).
+
+    It is the smaller positive root of ``2 c2 b^2 + c1 b + w = 0``, written stably as
+    ``2 w / (sqrt(c1^2 - 8 c2 w) - c1)`` (valid for every sign of c2).
+    """
+    with np.errstate(all="ignore"):
+        disc = c1 * c1 - 8.0 * c2 * w
+        r = 2.0 * w / (np.sqrt(np.maximum(disc, 0.0)) - c1)
+    return np.where((disc >= 0) & (r >= 0) & np.isfinite(r), r, np.inf)
+
+
+def best_b(w, q0, q1, q2, lo, hi, cap, step, extras, se_terms):
+    """Exact max over the allowed bottlenecks of ``w ln b + q0 + q1 b + q2 b^2 (+ SE terms)``.
+
+    Candidates: the grid interval's ends and the grid points around the local maximiser
+    (the function is unimodal up to a convex tail); with SE, per residue class of b modulo
+    ``lcm(step, 64)`` on which ``se(b)`` is linear, plus every grid point below 64; plus extras.
+    All candidates are stacked on a leading axis and scored in one vectorised pass.
+
+    Returns:
+        (best value, argmax b) arrays; NEG where no b is allowed.
+    """
+    shape = np.broadcast(w, q0, q1, q2, lo, hi).shape
+    cands, oks = [], []
+    if se_terms is None and not extras and np.all(q2 <= 0):  # concave: two neighbours suffice
+        mlo, mhi = np.ceil(lo / step), np.floor(hi / step)
+        r = np.minimum(_local_max_root(w, q1, q2) / step, mhi)
+        ba, bb = np.clip(np.floor(r), mlo, mhi) * step, np.clip(np.ceil(r), mlo, mhi) * step
+        va = w * np.log(np.maximum(ba, 1.0)) + q0 + q1 * ba + q2 * ba * ba
+        vb = w * np.log(np.maximum(bb, 1.0)) + q0 + q1 * bb + q2 * bb * bb
+        ok = mlo <= mhi
+        return np.where(ok, np.maximum(va, vb), NEG), np.where(vb > va, bb, ba)
+    if se_terms is None:
+        mlo, mhi = np.ceil(lo / step), np.floor(hi / step)
+        r = _local_max_root(w, q1, q2) / step
+        # concave case: the clipped grid neighbours of the maximiser suffice (they cover the ends)
+        pts = (np.floor(r), np.ceil(r)) if np.all(q2 <= 0) else (mlo, mhi, np.floor(r), np.ceil(r))
+        ms = np.stack(np.broadcast_arrays(*pts))
+        ms = np.clip(np.where(np.isfinite(ms), ms, mhi), mlo, mhi)
+        cands.append(ms * step)
+        oks.append(np.broadcast_to(mlo <= mhi, ms.shape))
+    else:
+        best_v, best_arg = _best_b_se(w, q0, q1, q2, lo, hi, step, se_terms)
+        cands.append(best_arg[None])
+        oks.append((best_v > NEG / 2)[None])
+    for e in extras:
+        cands.append(np.full((1,) + shape, float(e)))
+        oks.append(np.broadcast_to(float(e) <= cap, (1,) + shape))
+    b = np.concatenate(cands)
+    val = w * np.log(np.maximum(b, 1.0)) + q0 + q1 * b + q2 * b * b
+    if se_terms is not None:
+        n, beta, gamma = se_terms
+        val = val + n * se_of(b) * (beta * b + gamma)
+    val = np.where(np.concatenate(oks), val, NEG)
+    i = val.argmax(0)
+    return np.take_along_axis(val, i[None], 0)[0], np.take_along_axis(b, i[None], 0)[0]
+
+
+def _se_classes(step: int) -> np.ndarray:
+    """Rows (period, residue, b_min, b_max, delta, const) on which se(b) = b/4 + delta, or = const.
+
+    se(b) = max(1, round(b/4) // 8) * 8 is 8 for b < 64 and, for b >= 64 on the grid, linear on
+    residue classes modulo lcm(step, 32) (lcm(step, 64) when 4 does not divide the step, so that
+    half-even ties in round(b/4) fall the same way within a class).
+    """
+    base = 32 if step % 4 == 0 else 64
+    period = step * base // math.gcd(step, base)
+    rows = [(float(step), 0.0, float(step), float(_SE_LINEAR_FROM - 1), 0.0, 8.0)]
+    for r0 in range(0, period, step):
+        rows.append((float(period), float(r0), float(_SE_LINEAR_FROM), np.inf,
+                     8 * (round(r0 / 4) // 8) - r0 / 4.0, np.nan))
+    return np.array(rows)
+
+
+def _best_b_se(w, q0, q1, q2, lo, hi, step, se_terms):
+    """Exact max over the grid of ``w ln b + q(b) + n se(b) (beta b + gamma)``, class by class."""
+    n, beta, gamma = se_terms
+    rows = _se_classes(step)
+    ex = (slice(None),) + (None,) * np.ndim(w)
+    per, r0, bmin, bmax, delta, const = (rows[:, i][ex] for i in range(6))
+    lin = np.isnan(const)
+    a2 = np.where(lin, 0.25, 0.0)  # se = a2 b + a0 on the class
+    a0 = np.where(lin, delta, const)
+    c2 = q2 + n * beta * a2
+    c1 = q1 + n * (beta * a0 + gamma * a2)
+    c0 = q0 + n * gamma * a0
+    klo = np.ceil((np.maximum(lo, bmin) - r0) / per)
+    khi = np.floor((np.minimum(hi, bmax) - r0) / per)
+    root = np.minimum((_local_max_root(w, c1, c2) - r0) / per, khi)
+    pts = (np.floor(root), np.ceil(root)) + ((klo, khi) if np.any(c2 > 0) else ())
+    ok = klo <= khi
+    best_v, best_b = np.full(np.shape(w), NEG), np.zeros(np.shape(w))
+    for kk in pts:
+        bc = np.clip(kk, klo, khi) * per + r0
+        v = np.where(ok, w * np.log(np.maximum(bc, 1.0)) + c0 + c1 * bc + c2 * bc * bc, NEG)
+        i = v.argmax(0)[None]
+        vi = np.take_along_axis(v, i, 0)[0]
+        better = vi > best_v
+        best_v = np.where(better, vi, best_v)
+        best_b = np.where(better, np.take_along_axis(np.broadcast_to(bc, v.shape), i, 0)[0], best_b)
+    return best_v, best_b
+
+
+def _pick(omega: np.ndarray, lo: tuple, hi: tuple) -> list:
+    """Per base quantity: the low value where its price is <= 0, else the high value."""
+    return [lv if om <= 0 else hv for om, lv, hv in zip(omega, lo, hi)]
+
+
+class _Relaxation:
+    """Coefficients of the relaxation for one (box, multipliers, tangent points)."""
+
+    def __init__(self, ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.ndarray,
+                 groups: list[Groups]) -> None:
+        self.omega, self.hp, self.hm, const_l = ctx.prices(lam)
+        n_s, n_u = len(ctx.ends), len(groups)
+        m_hi = np.array([math.log(groups[e].hi.max()) for e in ctx.ends]) + ctx.ls2
+        layers = [1] + [KIND_TERMS[s.block][0] * d[0] for s, d in zip(ctx.space.stages, box.depth)]
+        d_lo = np.cumsum(layers + ([1] if ctx.final else []))[list(ctx.ends)]
+        s_lo = _min_sums(ctx, box)
+        if ctx.rho0 is not None and ctx.a1 == ctx.a2:
+            s_lo = np.maximum(s_lo, [ctx.f * ctx.a1 * g_rho(d, ctx.rho0) for d in d_lo])
+        s_lo = np.maximum(s_lo, 0.0)
+        al = ctx.alpha
+        self.m_u = np.array([float(np.sum(al[ctx.unit_stage[u]:] * m_hi[ctx.unit_stage[u]:])) for u in range(n_u)])
+        self.mu_u = np.array([float(mu[ctx.unit_stage[u]:].sum()) for u in range(n_u)])
+        self.slope = (np.log(d0) - math.log(ctx.rho0) + 1.0) if ctx.rho0 else np.zeros(n_s)
+        self.tau_u = np.array([float((mu * self.slope)[ctx.unit_stage[u]:].sum()) for u in range(n_u)])
+        self.bonus = {e: al[s] * s_lo[s] for s, e in enumerate(ctx.ends)}
+        const = float(np.sum(al * (ctx.ls2 - m_hi) * s_lo)) + const_l
+        if ctx.rho0 is not None:
+            const -= float(np.sum(mu * (np.array([g_rho(d, ctx.rho0) for d in d0]) - self.slope * d0)))
+        if ctx.cfg.depth_penalty:
+            ranges = tuple(box.depth[i] for i in ctx.pen_idx)
+            const -= ctx.cfg.depth_penalty * (math.exp(min_std(ranges)) if ranges else 1.0)
+        self.const = const
+
+
+def _min_sums(ctx: Context, box: Box) -> np.ndarray:
+    """Smallest possible prefix entropy sums S_s over the box (every term grows with sizes)."""
+    f, a1, a2 = ctx.f, ctx.a1, ctx.a2
+    terms = [ctx.T0]
+    for j, (rng, (l_lo, _)) in enumerate(zip(ctx.space.stages, box.depth)):
+        _, nb, nk, _ = KIND_TERMS[rng.block]
+        cp, c = box.widths[j].min(), box.widths[j + 1].min()
+        b_lo = min([max(1.0, float(ctx.b_range(j, np.array([float(c)]), box)[0][0]))]
+                   + list(rng.bottleneck.extra))
+        terms.append(f * (a1 * math.log(cp) + a1 * (l_lo - 1) * math.log(c)
+                          + l_lo * (a1 * nb * math.log(b_lo) + a2 * nk * math.log(min(box.kernels[j])))))
+    if ctx.final:
+        terms.append(f * a1 * math.log(box.widths[ctx.J].min()))
+    return np.cumsum(terms)[list(ctx.ends)]
+
+
+def _stage_costs(ctx: Context, j: int, cp, c, b, depth, k, se0: bool):
+    rng, geo = ctx.space.stages[j], ctx.geo
+    dw = rng.block in ("res_k1dwk1", "res_k1dwsek1")
+    return stage_costs(rng.block, rng.shortcut, cp, c, b, depth, k, rng.stride, geo.stage_in[j],
+                       geo.stage_out[j], geo.stage_rf[j], 0 if se0 else None, pool=not dw)
+
+
+def _dw_pool(ctx: Context, j: int, cp_hi):
+    """Upper bound of the depthwise average-pool FLOPs (0 when the stage has none)."""
+    rng = ctx.space.stages[j]
+    if rng.block in ("res_k1dwk1", "res_k1dwsek1") and rng.stride == 2 and rng.shortcut == "tinynas":
+        return cp_hi * ctx.geo.stage_rf[j] ** 2
+    return 0.0
+
+
+def _stage_table(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, gc: Groups):
+    """phi_j(group of c_prev, group of c): best relaxation value of stage j (0-based).
+
+    Kernels and the two depth endpoints are stacked on leading axes (K, D, P, C).
+    """
+    rng = ctx.space.stages[j]
+    nl, nb, nk, _ = KIND_TERMS[rng.block]
+    om, u = rel.omega, j + 1
+    cp_lo, cp_hi = gp.lo[:, None], gp.hi[:, None]
+    c_lo, c_hi = gc.lo[None, :], gc.hi[None, :]
+    f, a1, a2 = ctx.f, ctx.a1, ctx.a2
+    blo, _, _, step, extras = ctx.b_range(j, c_lo, box)
+    _, bhi, cap, _, _ = ctx.b_range(j, c_hi, box)
+    ks = np.array(box.kernels[j], float)[:, None, None, None]
+    ds = np.array(sorted({box.depth[j][0], box.depth[j][1]}), float)[None, :, None, None]
+    shape = (ks.shape[0], ds.shape[1], len(gp.lo), len(gc.lo))
+    se = rng.block == "res_k1dwsek1"
+    coef = _cost_coefficients(ctx, j, ds, ks, se)  # (4 quantities, 3 powers of b, 4 monomials, K, D)
+    neg, pos = np.minimum(om[:4], 0.0), np.maximum(om[:4], 0.0)
+    wl, wh = np.tensordot(neg, coef, 1), np.tensordot(pos, coef, 1)  # (3, 4, K, D)
+    qs = _bilinear(wl, cp_lo, c_lo) + (_bilinear(wh, cp_hi, c_hi) if np.any(pos) else 0.0)
+    q0, q1, q2 = np.broadcast_to(qs[0], shape), np.broadcast_to(qs[1], shape), qs[2]
+    if _has_indicator(ctx, j):  # no projection when c_in == c: lower the cost where that can happen
+        same = (cp_lo <= c_hi) & (c_lo <= cp_hi)
+        q0 = q0 - np.where(same, sum(o * v for o, v in zip(neg, _proj_costs(ctx, j, np.maximum(cp_lo, c_lo)))), 0.0)
+    lcp, lc, lk = np.log(cp_hi), np.log(c_hi), np.log(ks)
+    pool = om[2] * _dw_pool(ctx, j, cp_hi) if om[2] > 0 else 0.0
+    base = (rel.m_u[u] * f * (a1 * (lcp + (ds - 1) * lc) + ds * a2 * nk * lk)
+            + rel.mu_u[u] * (lcp + (ds - 1) * lc + ds * nk * lk)
+            + (om[4] - rel.tau_u[u]) * nl * ds + pool)
+    w = np.broadcast_to(ds * nb * (rel.m_u[u] * f * a1 + rel.mu_u[u]), shape)
+    se_terms = (ds, 2 * om[0] + 2 * om[1], 2 * om[0] + om[3]) if se else None
+    val, arg = best_b(w, base + q0, q1, q2, blo, bhi, cap, step, extras, se_terms)
+    flat = val.reshape(-1, *shape[2:])
+    i = flat.argmax(0)
+    best = np.take_along_axis(flat, i[None], 0)[0]
+    bb = np.take_along_axis(arg.reshape(flat.shape), i[None], 0)[0]
+    kk = np.array(box.kernels[j])[i // shape[1]]
+    dd = ds.ravel()[i % shape[1]]
+    if ctx.space.nondecreasing:
+        best = np.where(cp_lo > c_hi, NEG, best)
+    return best, kk, dd, bb
+
+
+_PROBES = np.array([[1.0, 2.0], [1.0, 3.0], [2.0, 3.0], [2.0, 5.0]])  # (c_in, c) with c_in != c
+_PROBE_INV = np.linalg.inv(np.array([[1.0, a, b, a * b] for a, b in _PROBES]))
+
+
+def _cost_coefficients(ctx: Context, j: int, ds: np.ndarray, ks: np.ndarray, se: bool) -> np.ndarray:
+    """Stage costs as ``sum_p b^p (a0 + a1 c_in + a2 c + a3 c_in c)`` (exact: they are polynomials).
+
+    Returns an array (4 base quantities, 3 powers of b, 4 monomials, K, D), fitted on four probe
+    points and three values of b.
+    """
+    b = np.array([0.0, 1.0, 2.0]).reshape(3, 1, 1, 1)
+    kk, dd = ks.reshape(1, -1, 1, 1), ds.reshape(1, 1, -1, 1)
+    vals = np.stack([np.broadcast_to(v, (3, kk.shape[1], dd.shape[2], 4)) for v in _stage_costs(
+        ctx, j, _PROBES[:, 0], _PROBES[:, 1], b, dd, kk, se)])  # (4, 3, K, D, probes)
+    c2 = (vals[:, 2] - 2 * vals[:, 1] + vals[:, 0]) / 2.0
+    powers = np.stack([vals[:, 0], vals[:, 1] - vals[:, 0] - c2, c2], axis=1)  # (4, 3, K, D, probes)
+    mono = powers @ _PROBE_INV.T  # (4, 3, K, D, 4 monomials)
+    return np.moveaxis(mono, -1, 2)
+
+
+def _bilinear(coef: np.ndarray, cp: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Evaluate (3, 4, K, D) monomial coefficients on the (P, C) grid -> (3, K, D, P, C)."""
+    e = (..., None, None)
+    return coef[:, 0][e] + coef[:, 1][e] * cp + coef[:, 2][e] * c + coef[:, 3][e] * (cp * c)
+
+
+def _has_indicator(ctx: Context, j: int) -> bool:
+    """Whether stage j's first block projects its shortcut only when c_in != c."""
+    rng = ctx.space.stages[j]
+    if rng.shortcut == "torchvision":
+        return rng.stride == 1
+    return rng.block == "res_kxkx"
+
+
+def _proj_costs(ctx: Context, j: int, c):
+    """Base costs of the first block's 1x1 projection at c_in = c."""
+    rng, geo = ctx.space.stages[j], ctx.geo
+    ro, s = geo.stage_out[j], rng.stride
+    return c * c + 2 * c, ro * ro * c * c, (c * c + 3 * c) / (s * s) * geo.stage_rf[j] ** 2, ro * ro * c
+
+
+def _stem_costs(ctx: Context, c0):
+    sp, side, r = ctx.space, ctx.geo.stem_out, ctx.resolution
+    w = sp.in_channels * c0 * sp.stem_kernel ** 2
+    return w + 2 * c0, w * side * side, (w + 3 * c0) / sp.stem_stride ** 2 * r * r, c0 * side * side
+
+
+def _final_costs(ctx: Context, cp, cf):
+    side, rf = ctx.geo.stage_out[-1], ctx.geo.final_rf
+    w = cp * cf
+    return w + 2 * cf, w * side * side, (w + 3 * cf) * rf * rf, cf * side * side
+
+
+def _unit_values(ctx: Context, rel: _Relaxation, groups: list[Groups]):
+    """Stem values, the final table (or None) and the per-unit own terms (bonus, head)."""
+    om = rel.omega
+    g0 = groups[0]
+    stem = sum(o * v for o, v in zip(om[:4], _pick(om, _stem_costs(ctx, g0.lo), _stem_costs(ctx, g0.hi))))
+    stem = stem + rel.m_u[0] * ctx.T0 + rel.mu_u[0] * ctx.LW0 + om[4] - rel.tau_u[0]
+    final = None
+    if ctx.final:
+        gp, gf = groups[ctx.J], groups[ctx.J + 1]
+        lo = _final_costs(ctx, gp.lo[:, None], gf.lo[None, :])
+        hi = _final_costs(ctx, gp.hi[:, None], gf.hi[None, :])
+        u = ctx.J + 1
+        final = (sum(o * v for o, v in zip(om[:4], _pick(om, lo, hi)))
+                 + (rel.m_u[u] * ctx.f * ctx.a1 + rel.mu_u[u]) * np.log(gp.hi[:, None]) + om[4] - rel.tau_u[u])
+    own = []
+    for u, g in enumerate(groups):
+        v = rel.bonus.get(u, 0.0) * np.log(g.hi)
+        if u == len(groups) - 1:
+            v = v + ctx.nc * (rel.hp * (g.lo if rel.hp <= 0 else g.hi) + rel.hm * (g.lo if rel.hm <= 0 else g.hi))
+        own.append(v)
+    return stem, final, own
+
+
+def probe_points(lo: int, hi: int) -> list[int]:
+    """Depths to probe in [lo, hi]: doubling steps in from both ends."""
+    pts, step = {lo, hi}, 1
+    while lo + step < hi - step:
+        pts.update((lo + step, hi - step))
+        step *= 2
+    return sorted(pts)
+
+
+def _depth_through(ctx: Context, box: Box, rel: _Relaxation, groups, fwd, bwd, own) -> list[dict[int, float]]:
+    """Per stage and probed depth L: max relaxation value of designs with L_j = L.
+
+    The value is convex in L_j (a maximum of affine functions), so between two probes it is at
+    most the larger of the two: whole runs of depths can be discarded from the interval's ends.
+    """
+    out = []
+    for j in range(ctx.J):
+        lo, hi = box.depth[j]
+        vals: dict[int, float] = {}
+        if hi - lo >= 2:
+            for depth in probe_points(lo, hi):
+                sub = box.copy()
+                sub.depth[j] = (depth, depth)
+                phi = _stage_table(ctx, j, sub, rel, groups[j], groups[j + 1])[0]
+                tot = fwd[j][:, None] + phi + (own[j + 1] + bwd[j + 1])[None, :]
+                vals[depth] = float(tot.max()) + rel.const
+        out.append(vals)
+    return out
+
+
+def dp_bound(ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.ndarray,
+             max_groups: int = 10**9, probe_depths: bool = False) -> BoundOut:
+    """Exact maximum of the Lagrangian relaxation over ``box`` (a valid upper bound)."""
+    groups = [make_groups(w, max_groups) for w in box.widths]
+    rel = _Relaxation(ctx, box, lam, mu, d0, groups)
+    stem, final, own = _unit_values(ctx, rel, groups)
+    tables = [_stage_table(ctx, j, box, rel, groups[j], groups[j + 1]) for j in range(ctx.J)]
+    phis = [t[0] for t in tables] + ([final] if final is not None else [])
+    fwd, ptr = [stem + own[0]], []
+    for u in range(1, len(groups)):
+        tot = fwd[-1][:, None] + phis[u - 1]
+        ptr.append(tot.argmax(0))
+        fwd.append(tot.max(0) + own[u])
+    bwd = [np.zeros(len(groups[-1].lo))]
+    for u in range(len(groups) - 1, 0, -1):
+        bwd.insert(0, (phis[u - 1] + (own[u] + bwd[0])[None, :]).max(1))
+    value = float(fwd[-1].max()) + rel.const
+    through = [a + b + rel.const for a, b in zip(fwd, bwd)]
+    idx = [0] * len(groups)
+    idx[-1] = int(fwd[-1].argmax())
+    for u in range(len(groups) - 1, 0, -1):
+        idx[u - 1] = int(ptr[u - 1][idx[u]])
+    choice = [(int(tables[j][1][idx[j], idx[j + 1]]), int(tables[j][2][idx[j], idx[j + 1]]),
+               int(round(tables[j][3][idx[j], idx[j + 1]]))) for j in range(ctx.J)]
+    design = None
+    if value > NEG / 2:
+        stages = tuple((int(groups[j + 1].lo[idx[j + 1]]), b, depth, k) for j, (k, depth, b) in enumerate(choice))
+        design = Design(ctx.resolution, int(groups[0].lo[idx[0]]), stages,
+                        int(groups[-1].lo[idx[-1]]) if ctx.final else None)
+    sub, depths = _subgradient(ctx, rel, groups, idx, choice, lam, mu, d0)
+    exact = all(len(g.lo) == len(w) for g, w in zip(groups, box.widths))
+    probes = _depth_through(ctx, box, rel, groups, fwd, bwd, own) if probe_depths else None
+    return BoundOut(value, design, sub, depths, through, groups, exact, probes)
+
+
+def _subgradient(ctx: Context, rel: _Relaxation, groups, idx, choice, lam, mu, d0):
+    """Budget rows' -g_i and rho rows' (LW_s - tangent_s) at the maximising cell."""
+    om = rel.omega
+    lo = [float(v) for v in _stem_costs(ctx, groups[0].lo[idx[0]])]
+    hi = [float(v) for v in _stem_costs(ctx, groups[0].hi[idx[0]])]
+    lw, layers = [ctx.LW0], [1]
+    for j, (k, depth, b) in enumerate(choice):
+        gp, gc = groups[j], groups[j + 1]
+        a = _stage_costs(ctx, j, gp.lo[idx[j]], gc.lo[idx[j + 1]], float(b), depth, k, False)
+        z = _stage_costs(ctx, j, gp.hi[idx[j]], gc.hi[idx[j + 1]], float(b), depth, k, False)
+        lo = [x + float(v) for x, v in zip(lo, a)]
+        hi = [x + float(v) for x, v in zip(hi, z)]
+        hi[2] += float(_dw_pool(ctx, j, gp.hi[idx[j]]))
+        nl, nb, nk, _ = KIND_TERMS[ctx.space.stages[j].block]
+        lw.append(math.log(gp.hi[idx[j]]) + (depth - 1) * math.log(gc.hi[idx[j + 1]])
+                  + depth * (nb * math.log(max(b, 1)) + nk * math.log(k)))
+        layers.append(nl * depth)
+    if ctx.final:
+        a = _final_costs(ctx, groups[ctx.J].lo[idx[ctx.J]], groups[-1].lo[idx[-1]])
+        z = _final_costs(ctx, groups[ctx.J].hi[idx[ctx.J]], groups[-1].hi[idx[-1]])
+        lo, hi = [x + float(v) for x, v in zip(lo, a)], [x + float(v) for x, v in zip(hi, z)]
+        lw.append(math.log(groups[ctx.J].hi[idx[ctx.J]]))
+        layers.append(1)
+    base = np.array(_pick(om, lo, hi) + [float(sum(layers))])
+    nf_p = groups[-1].lo[idx[-1]] if rel.hp <= 0 else groups[-1].hi[idx[-1]]
+    nf_m = groups[-1].lo[idx[-1]] if rel.hm <= 0 else groups[-1].hi[idx[-1]]
+    g = [sg * ((float(w @ base) + p * nf_p * ctx.nc + m * nf_m * ctx.nc + c) / max(lim, 1.0) - 1.0)
+         for _, sg, lim, w, p, m, c in ctx.rows]
+    ends = list(ctx.ends)
+    lws, ds = np.cumsum(lw)[ends], np.cumsum(layers)[ends].astype(float)
+    if ctx.rho0 is None:
+        return -np.array(g), ds
+    tangent = np.array([g_rho(d, ctx.rho0) for d in d0]) + rel.slope * (ds - d0)
+    return np.concatenate([-np.array(g), lws - tangent]), ds

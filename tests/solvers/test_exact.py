@@ -1,0 +1,106 @@
+"""The exact solver: brute-force agreement, valid bounds, determinism, infeasibility, presets."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from deepmad.cost import count_network
+from deepmad.scores.entropy import ScoreConfig
+from deepmad.solvers import LIKE_PRESETS, Budget, ExactSolver, like
+from deepmad.solvers._bound import Box, Context, min_std
+from deepmad.solvers._dp import dp_bound
+from deepmad.spec import get_preset
+from tests.solvers.conftest import brute_force, tiny_mobile, tiny_resnet
+
+CASES = {"resnet-reference": (tiny_resnet, "reference"), "resnet-paper": (tiny_resnet, "paper"),
+         "mobile-reference": (tiny_mobile, "reference"), "mobile-paper": (tiny_mobile, "paper")}
+
+
+@functools.cache
+def _truth(case: str):
+    make, mode = CASES[case]
+    return brute_force(make(mode=mode))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_exact_equals_brute_force(case: str) -> None:
+    make, mode = CASES[case]
+    best, obj = _truth(case)
+    r = ExactSolver(gap=1e-9, time_limit=60).solve(make(mode=mode))
+    assert r.status == "optimal" and r.verified, r.message
+    assert r.objective == pytest.approx(obj, rel=1e-12)
+    assert r.gap <= 1e-9 and r.dual_bound >= obj - 1e-9
+    assert r.design == best
+
+
+def _root(ctx: Context) -> Box:
+    sp = ctx.space
+    widths = [np.array(sp.stem.values())] + [np.array(s.width.values()) for s in sp.stages]
+    if sp.final_conv is not None:
+        widths.append(np.array(sp.final_conv.values()))
+    return Box(widths, [s.depth for s in sp.stages], [s.kernels for s in sp.stages], [(1, 10**9)] * len(sp.stages))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dp_bound_is_valid_for_any_multipliers(case: str) -> None:
+    make, mode = CASES[case]
+    problem = make(mode=mode)
+    best, obj = _truth(case)
+    ctx = Context(problem, best.resolution)
+    n_s = len(ctx.ends)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        lam = rng.uniform(0, 3 * abs(obj), len(ctx.rows))
+        mu = rng.uniform(0, 50, n_s) * rng.integers(0, 2, n_s)
+        d0 = rng.uniform(1, 40, n_s)
+        for groups in (2, 10**9):
+            assert dp_bound(ctx, _root(ctx), lam, mu, d0, groups).value >= obj - 1e-6
+
+
+def test_min_std_is_a_lower_bound() -> None:
+    assert min_std(((1, 3), (10, 12))) == pytest.approx(3.5, abs=1e-6)
+    assert min_std(((1, 9), (5, 5), (4, 20))) == 0.0
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        ranges = tuple((int(a), int(a + b)) for a, b in zip(rng.integers(1, 10, 3), rng.integers(0, 5, 3)))
+        grid = np.stack(np.meshgrid(*[np.arange(lo, hi + 1) for lo, hi in ranges]), -1).reshape(-1, 3)
+        assert min_std(ranges) <= grid.std(axis=1).min() + 1e-9
+
+
+def test_deterministic() -> None:
+    p = tiny_mobile(mode="paper")
+    a, b = ExactSolver(gap=1e-9).solve(p), ExactSolver(gap=1e-9).solve(p)
+    assert a.design == b.design and a.objective == b.objective
+
+
+def test_infeasible_budget_is_diagnosed() -> None:
+    p = tiny_resnet(budgets=(Budget("macs", upper=1e5, convention="tinynas"),))
+    r = ExactSolver().solve(p)
+    assert r.status == "infeasible" and r.design is None
+    assert "macs[tinynas]: the smallest network in this space needs" in r.message and "%" in r.message
+
+
+def test_results_meet_budgets_by_count_network() -> None:
+    p = tiny_mobile(mode="paper")
+    r = ExactSolver(gap=1e-3).solve(p)
+    torch_r, tn = count_network(r.spec, "torch"), count_network(r.spec, "tinynas")
+    assert 2 * torch_r.macs <= 16e6 and tn.params <= 80e3 and 150e3 <= torch_r.activations <= 260e3
+    widths = [r.spec.stem.out_channels] + [s.out_channels for s in r.spec.stages]
+    assert widths == sorted(widths)  # paper guideline 3: non-decreasing widths
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["deepmad_r18", "deepmad_r34", "deepmad_r50", "deepmad_29m_224",
+                                  "deepmad_50m", "deepmad_89m"])
+def test_like_presets_beat_the_published_structure(name: str) -> None:
+    problem = like(name, ScoreConfig("reference"))
+    r = ExactSolver(time_limit=2.0, gap=0.01).solve(problem)
+    published = problem.verify(get_preset(LIKE_PRESETS[name].published))
+    assert r.verified and r.evaluation.feasible, r.message
+    assert r.objective >= published.objective
+    assert r.dual_bound >= r.objective
+    if name == "deepmad_r18":
+        assert not published.feasible  # its code-counted FLOPs exceed 1.82e9 (§5.2)
