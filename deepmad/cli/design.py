@@ -111,7 +111,7 @@ class DesignCommand(Command):
                        help="cost convention of the budget flags (default: tinynas with --like, torch with --space)")
         s = parser.add_argument_group("solver")
         s.add_argument("--solver", choices=sorted(SOLVERS), default="exact", help="default: exact")
-        s.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds (default 60)")
+        s.add_argument("--time-limit", type=float, default=30.0, metavar="S", help="seconds (default 30)")
         s.add_argument("--gap", type=float, default=0.01, help="relative optimality gap to stop at (default 0.01)")
         s.add_argument("--seed", type=int, default=0, help="evolution RNG seed")
         s.add_argument("--children", type=int, default=500_000, help="evolution children (default 500000)")
