@@ -76,9 +76,16 @@ def init_distributed(preference: str = "auto") -> DistContext:
     return DistContext(rank=rank, world_size=world, local_rank=local_rank, device=device, backend=backend)
 
 
-def cleanup(ctx: DistContext) -> None:
-    """Leave the process group."""
+def cleanup(ctx: DistContext, synchronise: bool = True) -> None:
+    """Leave the process group; with ``synchronise``, all processes leave together.
+
+    The barrier keeps a fast process from closing its connections while another still tears
+    down its own (gloo can abort on a peer that vanished). It is skipped after an error, when
+    the other processes may never reach it.
+    """
     if ctx.distributed and dist.is_initialized():
+        if synchronise and ctx.world_size > 1:
+            dist.barrier()
         dist.destroy_process_group()
 
 

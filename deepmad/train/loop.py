@@ -273,12 +273,15 @@ def fit(config: TrainConfig, model: nn.Module | None = None, dataset: Dataset | 
     from deepmad.train.setup import setup_run
 
     ctx = init_distributed(config.device)
+    finished = False
     try:
         with ckpt_io.GracefulStop() as stop:
             run = setup_run(config, ctx, model, dataset)
-            return _fit_loop(run, stop)
+            result = _fit_loop(run, stop)
+        finished = True
+        return result
     finally:
-        cleanup(ctx)
+        cleanup(ctx, synchronise=finished)
 
 
 def _fit_loop(run: Run, stop: ckpt_io.GracefulStop) -> FitResult:
