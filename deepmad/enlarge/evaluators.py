@@ -24,6 +24,7 @@ from typing import Any
 
 from deepmad.cost import count_network
 from deepmad.errors import DeepmadError
+from deepmad.scores.entropy import depth_penalty as scores_depth_penalty
 from deepmad.spec.ghost import GHOST_HEAD
 from deepmad.spec.network import NetworkSpec
 
@@ -91,16 +92,8 @@ def generic_entropy(spec: NetworkSpec, stage_weights: Sequence[float] | None = N
         start = end + 1
     if depth_penalty:
         depths = [st.depth for st in spec.stages[1:] if st.block != GHOST_HEAD]
-        total -= _depth_penalty(depths, depth_penalty)
+        total -= scores_depth_penalty(depths, depth_penalty)
     return total
-
-
-def _depth_penalty(depths: Sequence[int], beta: float) -> float:
-    """Q = beta exp(population std of the depths) (DeepMAD's depth-uniformity penalty)."""
-    if not depths:
-        return beta
-    mean = sum(depths) / len(depths)
-    return beta * math.exp(math.sqrt(sum((d - mean) ** 2 for d in depths) / len(depths)))
 
 
 class EntropyEvaluator(Evaluator):

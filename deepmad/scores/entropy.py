@@ -59,6 +59,7 @@ __all__ = [
     "multi_scale_entropy",
     "effectiveness",
     "penalty_depths",
+    "penalty_stage_indices",
     "depth_penalty",
     "score_spec",
 ]
@@ -269,24 +270,28 @@ def effectiveness(units: Sequence[Unit], info: StageInfo) -> tuple[float, ...]:
                  for n, d in zip(info.unit_count, info.layer_count))
 
 
-def penalty_depths(spec: NetworkSpec, rule: str) -> tuple[int, ...]:
-    """The stage depths the penalty sees.
+def penalty_stage_indices(blocks: Sequence[str], rule: str) -> tuple[int, ...]:
+    """Indices of the stages whose depths the penalty sees, given each stage's block kind.
 
-    ``reference`` (``strategy.py``): all stage depths; if stage 1 is K1KXK1 drop the first, and
+    ``reference`` (``strategy.py``): all stages; if stage 1 is K1KXK1 drop the first, and
     if stage 1 is K1KXK1 or KXKX drop the first again. ``skip_first``: all but stage 1.
     ``all``: every stage.
     """
-    depths = list(spec.depths)
+    idx = list(range(len(blocks)))
     if rule == "all":
-        return tuple(depths)
+        return tuple(idx)
     if rule == "skip_first":
-        return tuple(depths[1:])
-    first = spec.stages[0].block
-    if first == "res_k1kxk1":
-        depths = depths[1:]
-    if first in ("res_k1kxk1", "res_kxkx"):
-        depths = depths[1:]
-    return tuple(depths)
+        return tuple(idx[1:])
+    if blocks and blocks[0] == "res_k1kxk1":
+        idx = idx[1:]
+    if blocks and blocks[0] in ("res_k1kxk1", "res_kxkx"):
+        idx = idx[1:]
+    return tuple(idx)
+
+
+def penalty_depths(spec: NetworkSpec, rule: str) -> tuple[int, ...]:
+    """The stage depths the penalty sees (rule: see :func:`penalty_stage_indices`)."""
+    return tuple(spec.depths[i] for i in penalty_stage_indices([st.block for st in spec.stages], rule))
 
 
 def depth_penalty(depths: Sequence[int], beta: float) -> float:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from deepmad.scores.entropy import ScoreConfig
+from deepmad.scores.entropy import ScoreConfig, penalty_stage_indices
 from deepmad.solvers.space import Design, DesignSpace
 from deepmad.spec.network import conv_out_size
 
@@ -265,17 +265,7 @@ def _unit_sides(space: DesignSpace, res: int, mode: str) -> list[int]:
 
 
 def _penalty_stages(space: DesignSpace, rule: str) -> tuple[int, ...]:
-    idx = list(range(len(space.stages)))
-    if rule == "all":
-        return tuple(idx)
-    if rule == "skip_first":
-        return tuple(idx[1:])
-    first = space.stages[0].block
-    if first == "res_k1kxk1":
-        idx = idx[1:]
-    if first in ("res_k1kxk1", "res_kxkx"):
-        idx = idx[1:]
-    return tuple(idx)
+    return penalty_stage_indices([st.block for st in space.stages], rule)
 
 
 def score_design(space: DesignSpace, design: Design, config: ScoreConfig,
