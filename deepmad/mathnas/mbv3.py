@@ -21,18 +21,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["MBV3_STAGE_WIDTHS", "make_divisible", "mbv3_fixed_macs", "mbv3_option_macs", "mbv3_stage_macs"]
+from deepmad.spec.rounding import make_divisible
+
+__all__ = ["MBV3_STAGE_WIDTHS", "mbv3_fixed_macs", "mbv3_option_macs", "mbv3_stage_macs"]
 
 MBV3_STAGE_WIDTHS: tuple[int, ...] = (32, 48, 96, 136, 192)
 _STRIDES = (2, 2, 2, 1, 2)
 _SE = (False, True, False, True, True)
 _STEM, _FINAL_EXPAND, _FEATURE_MIX, _CLASSES = 24, 1152, 1536, 1000
-
-
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """Round ``value`` to a multiple of ``divisor``, never below 90 % of it (MobileNet rule)."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
 
 
 def _side_after(side: int, stride: int) -> int:
@@ -58,12 +54,12 @@ def mbv3_stage_macs(stage: int, option: Mapping[str, Any], resolution: int = 224
     macs = 0
     for layer in range(int(option["depth"])):
         stride = _STRIDES[stage] if layer == 0 else 1
-        mid = make_divisible(round(c_in * option["expand"][layer]))
+        mid = make_divisible(round(c_in * option["expand"][layer]), 8)
         out_side = _side_after(side, stride)
         k = option["kernel"][layer]
         macs += side * side * c_in * mid + out_side * out_side * mid * (k * k + c_out)
         if _SE[stage]:
-            macs += 2 * mid * make_divisible(mid // 4)
+            macs += 2 * mid * make_divisible(mid // 4, 8)
         side, c_in = out_side, c_out
     return macs
 

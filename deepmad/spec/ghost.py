@@ -40,6 +40,7 @@ from deepmad.errors import SpecError
 from deepmad.spec.blocks import BlockKind, ConvBNAct, StageSpec, register_block_kind
 from deepmad.spec.network import HeadSpec, NetworkSpec
 from deepmad.spec.presets import register_preset
+from deepmad.spec.rounding import make_divisible
 
 __all__ = [
     "GHOST",
@@ -61,19 +62,6 @@ GHOST, GHOST_HEAD = "ghost", "ghost_head"
 register_block_kind(BlockKind(GHOST, None, "relu", 4, depthwise=True,
                               stage_options=("first_bottleneck_channels", "se_ratio")))
 register_block_kind(BlockKind(GHOST_HEAD, None, "hswish", 1))
-
-
-def make_divisible(value: float, divisor: int = 4, min_value: int | None = None) -> int:
-    """Round ``value`` to the nearest multiple of ``divisor``, never below 90% of it.
-
-    ``max(min_value, floor(value + divisor / 2) // divisor * divisor)``, plus ``divisor`` if that
-    lost more than 10% (S-GhostNet ``_make_divisible``, as in MobileNetV2 / timm).
-    """
-    floor_value = divisor if min_value is None else min_value
-    new = max(floor_value, int(value + divisor / 2) // divisor * divisor)
-    if new < 0.9 * value:
-        new += divisor
-    return new
 
 
 def ghost_se_channels(hidden: int, ratio: float) -> int:
