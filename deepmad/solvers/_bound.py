@@ -70,10 +70,11 @@ class Box:
     depth: list[tuple[int, int]]  # per stage
     kernels: list[tuple[int, ...]]  # per stage
     bott: list[tuple[int, int]]  # per stage, absolute bottleneck interval
+    blocks: tuple[int, int] | None = None  # allowed total block count sum_j L_j (None: any)
 
     def copy(self) -> Box:
         """Shallow copy with fresh lists."""
-        return Box(list(self.widths), list(self.depth), list(self.kernels), list(self.bott))
+        return Box(list(self.widths), list(self.depth), list(self.kernels), list(self.bott), self.blocks)
 
     def is_leaf(self) -> bool:
         """Depths and kernels fixed."""

@@ -20,7 +20,7 @@ from deepmad.solvers._bound import NEG, Box, Context, g_rho, min_std
 from deepmad.solvers.fasteval import KIND_TERMS, se_of, stage_costs
 from deepmad.solvers.space import Design
 
-__all__ = ["Groups", "BoundOut", "make_groups", "dp_bound", "best_b"]
+__all__ = ["Groups", "BoundOut", "make_groups", "dp_bound", "best_b", "stage_values"]
 
 _SE_LINEAR_FROM = 64  # se(b) is linear on residue classes for b >= 64
 
@@ -229,7 +229,30 @@ def _dw_pool(ctx: Context, j: int, cp_hi):
 def _stage_table(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, gc: Groups):
     """phi_j(group of c_prev, group of c): best relaxation value of stage j (0-based).
 
-    Kernels and the two depth endpoints are stacked on leading axes (K, D, P, C).
+    The maximum over the kernels and the two depth endpoints (the relaxation is affine in the
+    depth for fixed widths, kernel and bottleneck, so an endpoint attains the maximum).
+    Returns (value, kernel, depth, bottleneck), each of shape (P, C).
+    """
+    lo, hi = box.depth[j]
+    depths = sorted({lo, hi})
+    val, arg = stage_values(ctx, j, box, rel, gp, gc, depths)
+    shape = val.shape
+    flat = val.reshape(-1, *shape[2:])
+    i = flat.argmax(0)
+    best = np.take_along_axis(flat, i[None], 0)[0]
+    bb = np.take_along_axis(arg.reshape(flat.shape), i[None], 0)[0]
+    kk = np.array(box.kernels[j])[i // shape[1]]
+    dd = np.array(depths, float)[i % shape[1]]
+    return best, kk, dd, bb
+
+
+def stage_values(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, gc: Groups,
+                 depths: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Relaxation value of stage j per (kernel, depth, c_prev group, c group), maximised over b.
+
+    Returns (value, argmax b), both of shape (K, D, P, C) with K = the box's kernels of stage j
+    and D = ``depths``; NEG where the cell is empty (e.g. ``c_prev > c`` with non-decreasing
+    widths).
     """
     rng = ctx.space.stages[j]
     nl, nb, nk, _ = KIND_TERMS[rng.block]
@@ -240,7 +263,7 @@ def _stage_table(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, g
     blo, _, _, step, extras = ctx.b_range(j, c_lo, box)
     _, bhi, cap, _, _ = ctx.b_range(j, c_hi, box)
     ks = np.array(box.kernels[j], float)[:, None, None, None]
-    ds = np.array(sorted({box.depth[j][0], box.depth[j][1]}), float)[None, :, None, None]
+    ds = np.array(depths, float)[None, :, None, None]
     shape = (ks.shape[0], ds.shape[1], len(gp.lo), len(gc.lo))
     se = rng.block == "res_k1dwsek1"
     coef = _cost_coefficients(ctx, j, ds, ks, se)  # (4 quantities, 3 powers of b, 4 monomials, K, D)
@@ -259,15 +282,9 @@ def _stage_table(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, g
     w = np.broadcast_to(ds * nb * (rel.m_u[u] * f * a1 + rel.mu_u[u]), shape)
     se_terms = (ds, 2 * om[0] + 2 * om[1], 2 * om[0] + om[3]) if se else None
     val, arg = best_b(w, base + q0, q1, q2, blo, bhi, cap, step, extras, se_terms)
-    flat = val.reshape(-1, *shape[2:])
-    i = flat.argmax(0)
-    best = np.take_along_axis(flat, i[None], 0)[0]
-    bb = np.take_along_axis(arg.reshape(flat.shape), i[None], 0)[0]
-    kk = np.array(box.kernels[j])[i // shape[1]]
-    dd = ds.ravel()[i % shape[1]]
     if ctx.space.nondecreasing:
-        best = np.where(cp_lo > c_hi, NEG, best)
-    return best, kk, dd, bb
+        val = np.where(cp_lo > c_hi, NEG, val)
+    return val, np.broadcast_to(arg, val.shape)
 
 
 _PROBES = np.array([[1.0, 2.0], [1.0, 3.0], [2.0, 3.0], [2.0, 5.0]])  # (c_in, c) with c_in != c

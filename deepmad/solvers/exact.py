@@ -25,6 +25,7 @@ re-checked with ``count_network`` and ``score_spec``.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import itertools
 import math
@@ -36,6 +37,7 @@ import numpy as np
 from deepmad.solvers._bound import Box, Context, g_rho
 from deepmad.solvers._continuous import continuous_starts
 from deepmad.solvers._dp import BoundOut, dp_bound
+from deepmad.solvers._dpsum import block_range, dp_bound_sum
 from deepmad.solvers._dual import minimise_dual
 from deepmad.solvers._local import local_search, snap
 from deepmad.solvers.diagnose import diagnose, infeasibility_message
@@ -57,6 +59,11 @@ class ExactConfig:
     dual_iters_root: int = 30
     dual_iters: int = 8
     depth_probes: bool = False  # reduced-cost cuts of depth intervals (extra DP per node)
+    # block-count DP (deepmad.solvers._dpsum) once every depth span is <= narrow; -1: off. Off by
+    # default: it bounds narrow boxes far tighter but costs 10-100x a DP, and on the --like
+    # budgets it did not lower the 30 s gap (docs/benchmarks.md, "DeepMAD design")
+    narrow: int = -1
+    blocks_first: bool = False  # split the total block count first and price it in every bound
     verbose: bool = False
 
 
@@ -75,6 +82,25 @@ def _split_depth(lo: int, hi: int) -> list[tuple[int, int]]:
     """Halves of a depth interval."""
     mid = (lo + hi) // 2
     return [(lo, mid), (mid + 1, hi)]
+
+
+def _propagate_blocks(box: Box) -> bool:
+    """Tighten depth intervals and the block-count range against each other; False if empty."""
+    if box.blocks is None:
+        return True
+    lo, hi = block_range(box)
+    if lo > hi:
+        return False
+    box.blocks = (lo, hi)
+    s_lo = sum(a for a, _ in box.depth)
+    s_hi = sum(b for _, b in box.depth)
+    for j, (a, b) in enumerate(box.depth):
+        a2 = max(a, lo - (s_hi - b))
+        b2 = min(b, hi - (s_lo - a))
+        if a2 > b2:
+            return False
+        box.depth[j] = (a2, b2)
+    return True
 
 
 class ExactSolver:
@@ -145,10 +171,41 @@ class _Search:
             widths.append(np.array(sp.final_conv.values()))
         box = Box(widths, [s.depth for s in sp.stages], [s.kernels for s in sp.stages],
                   [(1, 10**9)] * len(sp.stages))
+        if self._blocks_rows(ctx, box):
+            box.blocks = block_range(box)
         scale = max(1e3, abs(self.inc_obj)) if self.inc_ev else 1e4
         n_mu = len(ctx.ends) if ctx.rho0 is not None else 0
-        y = np.concatenate([np.full(len(ctx.rows), 0.3 * scale), np.zeros(n_mu)])
+        n_rows = len(ctx.rows) + len(self._blocks_rows(ctx, box))
+        y = np.concatenate([np.full(len(ctx.rows), 0.3 * scale), np.zeros(n_rows - len(ctx.rows)), np.zeros(n_mu)])
         return _Node(ctx, box, y, self._d_mid(ctx, box), math.inf, self.cfg.groups, 0)
+
+    def _blocks_rows(self, ctx: Context, box: Box) -> list:
+        """Rows ``D <= D(N_hi)`` and ``D >= D(N_lo)`` of the box's block-count range.
+
+        Dualised like the budgets, they let the endpoint DP price the block count, so that a
+        node holding a narrow range of totals is not bounded by designs of other totals. Only
+        for spaces whose blocks all count the same number of layers (then ``D`` is affine in
+        the block count).
+        """
+        nls = {KIND_TERMS[st.block][0] for st in ctx.space.stages}
+        if len(nls) != 1 or not self.cfg.blocks_first:
+            return []
+        nl = nls.pop()
+        lo, hi = block_range(box)
+        fixed = 1 + (1 if ctx.final else 0)
+        e = np.zeros(5)
+        e[4] = 1.0
+        return [("blocks<=", 1.0, float(fixed + nl * hi), e, 0.0, 0.0, 0.0),
+                ("blocks>=", -1.0, float(fixed + nl * lo), e, 0.0, 0.0, 0.0)]
+
+    def node_ctx(self, ctx: Context, box: Box) -> Context:
+        """``ctx`` with the box's block-count rows appended to its constraint rows."""
+        extra = self._blocks_rows(ctx, box)
+        if not extra:
+            return ctx
+        nctx = copy.copy(ctx)
+        nctx.rows = list(ctx.rows) + extra
+        return nctx
 
     def _d_range(self, ctx: Context, box: Box) -> tuple[np.ndarray, np.ndarray]:
         nl = [KIND_TERMS[s.block][0] for s in ctx.space.stages]
@@ -170,12 +227,19 @@ class _Search:
 
     def evaluate(self, node: _Node, iters: int) -> BoundOut | None:
         """Tune the node's multipliers; set its bound; return the best relaxation payload."""
-        ctx, nr = node.ctx, len(node.ctx.rows)
+        ctx = self.node_ctx(node.ctx, node.box)
+        nr = len(ctx.rows)
         n_s = len(ctx.ends)
+
+        use_sum = self.narrow(node.box)
+        ref = self._ref_depths(ctx, node.box) if use_sum else None
 
         def oracle(y: np.ndarray):
             mu = y[nr:] if ctx.rho0 is not None else np.zeros(n_s)
-            out = dp_bound(ctx, node.box, y[:nr], mu, node.d0, node.groups)
+            if use_sum:
+                out = dp_bound_sum(ctx, node.box, y[:nr], mu, node.d0, node.groups, ref)
+            else:
+                out = dp_bound(ctx, node.box, y[:nr], mu, node.d0, node.groups)
             self.dps += 1
             self.offer(out.design)
             sub = out.subgradient if ctx.rho0 is not None else out.subgradient[:nr]
@@ -187,13 +251,50 @@ class _Search:
         node.bound = min(node.bound, res.value)
         return res.payload
 
+    def narrow(self, box: Box) -> bool:
+        """Whether the block-count DP bounds this box.
+
+        It does when every depth span is small, or when the block count is nearly fixed (then
+        its table has few columns and spans up to four times larger stay cheap).
+        """
+        if self.cfg.narrow < 0:
+            return False
+        span = max(hi - lo for lo, hi in box.depth)
+        n_lo, n_hi = block_range(box)
+        return span <= self.cfg.narrow or (n_hi - n_lo <= 2 and span <= 4 * self.cfg.narrow)
+
+    def _ref_depths(self, ctx: Context, box: Box) -> list[int] | None:
+        """Penalised depths of the incumbent (slope of the penalty plane), if any."""
+        if self.inc is None:
+            return None
+        return [self.inc.stages[i][2] for i in ctx.pen_idx]
+
+    def shrink_blocks(self, node: _Node, out: BoundOut) -> bool:
+        """Cut block counts whose bound cannot beat the incumbent; tighten depths to the count."""
+        box = node.box
+        vals = getattr(out, "n_values", None)
+        thr = self.threshold()
+        if vals is not None and math.isfinite(thr):
+            first = out.n_first  # type: ignore[attr-defined]
+            keep = np.nonzero(vals > thr)[0]
+            if len(keep) == 0:
+                self.pruned = max(self.pruned, float(vals.max()))
+                return False
+            dropped = np.delete(vals, keep)
+            if len(dropped) and dropped.max() > -1e299:
+                self.pruned = max(self.pruned, float(dropped.max()))
+            lo, hi = block_range(box)
+            box.blocks = (max(lo, first + int(keep[0])), min(hi, first + int(keep[-1])))
+        return _propagate_blocks(box)
+
     def shrink_depths(self, node: _Node) -> bool:
         """Cut depth runs at the interval ends whose relaxation value cannot beat the incumbent."""
         thr = self.inc_obj  # strict: keep every region that could still improve the incumbent
         if (not self.cfg.depth_probes or not math.isfinite(thr)
                 or all(hi - lo < 2 for lo, hi in node.box.depth)):
             return True
-        ctx, nr = node.ctx, len(node.ctx.rows)
+        ctx = self.node_ctx(node.ctx, node.box)
+        nr = len(ctx.rows)
         mu = node.y[nr:] if ctx.rho0 is not None else np.zeros(len(ctx.ends))
         out = dp_bound(ctx, node.box, node.y[:nr], mu, node.d0, node.groups, probe_depths=True)
         self.dps += 1
@@ -236,11 +337,19 @@ class _Search:
         spans = [hi - lo for lo, hi in box.depth]
         j = max(range(len(spans)), key=lambda i: (spans[i], i))
         kids: list[Box] = []
-        if spans[j] > 0:
+        n_lo, n_hi = block_range(box)
+        if n_hi > n_lo and (self.cfg.blocks_first or self.narrow(box)):
+            for a, b in _split_depth(n_lo, n_hi):
+                nb = box.copy()
+                nb.blocks = (a, b)
+                if _propagate_blocks(nb):
+                    kids.append(nb)
+        elif spans[j] > 0:
             for a, b in _split_depth(*box.depth[j]):
                 nb = box.copy()
                 nb.depth[j] = (a, b)
-                kids.append(nb)
+                if _propagate_blocks(nb):
+                    kids.append(nb)
         elif any(len(k) > 1 for k in box.kernels):
             j = next(i for i, k in enumerate(box.kernels) if len(k) > 1)
             for k in box.kernels[j]:
@@ -325,7 +434,7 @@ class _Search:
             self.pruned = max(self.pruned, node.bound) if math.isfinite(node.bound) else self.pruned
             return
         self.offer(out.design, search=True)
-        if not self.filter(node, out) or not self.shrink_depths(node):
+        if not self.shrink_blocks(node, out) or not self.filter(node, out) or not self.shrink_depths(node):
             return
         self.push(node)
         node.payload = out  # type: ignore[attr-defined]
