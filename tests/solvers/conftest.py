@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+
 from deepmad.scores.entropy import ScoreConfig
 from deepmad.solvers import (
     Bottleneck,
@@ -14,6 +16,7 @@ from deepmad.solvers import (
     DesignSpace,
     StageRange,
 )
+from deepmad.solvers._bound import Box, Context
 
 
 def tiny_resnet(budgets: tuple[Budget, ...] | None = None, mode: str = "reference") -> DesignProblem:
@@ -67,3 +70,12 @@ def brute_force(problem: DesignProblem) -> tuple[Design | None, float]:
         if ev.feasible and (ev.objective > obj or (ev.objective == obj and d < best)):
             best, obj = d, ev.objective
     return best, obj
+
+
+def root_box(ctx: Context) -> Box:
+    """The whole space as one branch-and-bound box (every width, depth and kernel allowed)."""
+    sp = ctx.space
+    widths = [np.array(sp.stem.values())] + [np.array(s.width.values()) for s in sp.stages]
+    if sp.final_conv is not None:
+        widths.append(np.array(sp.final_conv.values()))
+    return Box(widths, [s.depth for s in sp.stages], [s.kernels for s in sp.stages], [(1, 10**9)] * len(sp.stages))

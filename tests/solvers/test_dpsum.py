@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from deepmad.solvers import ExactSolver
-from deepmad.solvers._bound import Box, Context
+from deepmad.solvers._bound import Context
 from deepmad.solvers._dpsum import block_range, dp_bound_sum, penalty_plane
-from tests.solvers.conftest import all_designs, tiny_mobile, tiny_resnet
+from tests.solvers.conftest import all_designs, root_box, tiny_mobile, tiny_resnet
 
 CASES = {"resnet-reference": (tiny_resnet, "reference"), "mobile-reference": (tiny_mobile, "reference"),
          "mobile-paper": (tiny_mobile, "paper")}
@@ -31,12 +31,6 @@ def _best_per_count(case: str) -> dict[tuple[int, int], float]:
     return best
 
 
-def _root(ctx: Context) -> Box:
-    sp = ctx.space
-    widths = [np.array(sp.stem.values())] + [np.array(s.width.values()) for s in sp.stages]
-    if sp.final_conv is not None:
-        widths.append(np.array(sp.final_conv.values()))
-    return Box(widths, [s.depth for s in sp.stages], [s.kernels for s in sp.stages], [(1, 10**9)] * len(sp.stages))
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -47,7 +41,7 @@ def test_per_count_bounds_are_valid_for_any_multipliers(case: str) -> None:
     rng = np.random.default_rng(1)
     for res in problem.space.resolutions:
         ctx = Context(problem, res)
-        box = _root(ctx)
+        box = root_box(ctx)
         n_s = len(ctx.ends)
         scale = max(abs(v) for v in truth.values())
         for _ in range(12):
@@ -76,7 +70,7 @@ def test_penalty_plane_is_a_minorant() -> None:
     ctx = Context(problem, 64)
     rng = np.random.default_rng(2)
     for _ in range(50):
-        box = _root(ctx)
+        box = root_box(ctx)
         box.depth = [tuple(sorted(int(x) for x in rng.integers(1, 30, 2))) for _ in box.depth]
         ref = [int(rng.integers(1, 30)) for _ in ctx.pen_idx]
         plane = penalty_plane(ctx, box, ref)

@@ -10,10 +10,10 @@ import pytest
 from deepmad.cost import count_network
 from deepmad.scores.entropy import ScoreConfig
 from deepmad.solvers import LIKE_PRESETS, Budget, ExactSolver, like
-from deepmad.solvers._bound import Box, Context, min_std
+from deepmad.solvers._bound import Context, min_std
 from deepmad.solvers._dp import dp_bound
 from deepmad.spec import get_preset
-from tests.solvers.conftest import brute_force, tiny_mobile, tiny_resnet
+from tests.solvers.conftest import brute_force, root_box, tiny_mobile, tiny_resnet
 
 CASES = {"resnet-reference": (tiny_resnet, "reference"), "resnet-paper": (tiny_resnet, "paper"),
          "mobile-reference": (tiny_mobile, "reference"), "mobile-paper": (tiny_mobile, "paper")}
@@ -36,12 +36,6 @@ def test_exact_equals_brute_force(case: str) -> None:
     assert r.design == best
 
 
-def _root(ctx: Context) -> Box:
-    sp = ctx.space
-    widths = [np.array(sp.stem.values())] + [np.array(s.width.values()) for s in sp.stages]
-    if sp.final_conv is not None:
-        widths.append(np.array(sp.final_conv.values()))
-    return Box(widths, [s.depth for s in sp.stages], [s.kernels for s in sp.stages], [(1, 10**9)] * len(sp.stages))
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -57,7 +51,7 @@ def test_dp_bound_is_valid_for_any_multipliers(case: str) -> None:
         mu = rng.uniform(0, 50, n_s) * rng.integers(0, 2, n_s)
         d0 = rng.uniform(1, 40, n_s)
         for groups in (2, 10**9):
-            assert dp_bound(ctx, _root(ctx), lam, mu, d0, groups).value >= obj - 1e-6
+            assert dp_bound(ctx, root_box(ctx), lam, mu, d0, groups).value >= obj - 1e-6
 
 
 def test_min_std_is_a_lower_bound() -> None:
