@@ -167,10 +167,14 @@ def _pick(omega: np.ndarray, lo: tuple, hi: tuple) -> list:
 
 
 class _Relaxation:
-    """Coefficients of the relaxation for one (box, multipliers, tangent points)."""
+    """Coefficients of the relaxation for one (box, multipliers, tangent points).
+
+    ``constant_penalty=False`` leaves the depth penalty out of ``const`` (for a caller that
+    bounds it per depth vector, as :mod:`deepmad.solvers._dpsum` does).
+    """
 
     def __init__(self, ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.ndarray,
-                 groups: list[Groups]) -> None:
+                 groups: list[Groups], constant_penalty: bool = True) -> None:
         self.omega, self.hp, self.hm, const_l = ctx.prices(lam)
         n_s, n_u = len(ctx.ends), len(groups)
         m_hi = np.array([math.log(groups[e].hi.max()) for e in ctx.ends]) + ctx.ls2
@@ -189,7 +193,7 @@ class _Relaxation:
         const = float(np.sum(al * (ctx.ls2 - m_hi) * s_lo)) + const_l
         if ctx.rho0 is not None:
             const -= float(np.sum(mu * (np.array([g_rho(d, ctx.rho0) for d in d0]) - self.slope * d0)))
-        if ctx.cfg.depth_penalty:
+        if ctx.cfg.depth_penalty and constant_penalty:
             ranges = tuple(box.depth[i] for i in ctx.pen_idx)
             const -= ctx.cfg.depth_penalty * (math.exp(min_std(ranges)) if ranges else 1.0)
         self.const = const

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepmad.solvers._bound import NEG, Box, Context, min_std
+from deepmad.solvers._bound import NEG, Box, Context
 from deepmad.solvers._dp import (
     BoundOut,
     _Relaxation,
@@ -109,14 +109,13 @@ def dp_bound_sum(ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np
     gives a valid bound.
     """
     groups = [make_groups(w, max_groups) for w in box.widths]
-    rel = _Relaxation(ctx, box, lam, mu, d0, groups)
     beta = ctx.cfg.depth_penalty
     plane = penalty_plane(ctx, box, ref_depths) if beta else None
+    rel = _Relaxation(ctx, box, lam, mu, d0, groups, constant_penalty=plane is None)
     pen_terms: dict[int, tuple[float, float]] = {}
-    if plane is not None:
+    if plane is not None:  # the plane replaces the constant bound of the penalty
         a, b, c = plane
-        ranges = tuple(box.depth[i] for i in ctx.pen_idx)
-        rel.const += beta * math.exp(min_std(ranges)) - beta * a  # replace the constant bound
+        rel.const -= beta * a
         pen_terms = {i: (b, c) for i in ctx.pen_idx}
     stem, final, own = _unit_values(ctx, rel, groups)
     n_lo, n_hi = block_range(box)
@@ -186,7 +185,7 @@ def dp_bound_sum(ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np
     n_values = np.where(per_n > NEG / 2, per_n + rel.const, NEG)
     value = float(n_values.max()) if len(n_values) else NEG
     # backward pass (best completion per unit, width and block count so far)
-    bwd = [np.where(allowed[None, :], 0.0, NEG) * np.ones((len(groups[-1].lo), 1))]
+    bwd = [np.tile(np.where(allowed, 0.0, NEG), (len(groups[-1].lo), 1))]
     units = len(groups)
     for u in range(units - 1, 0, -1):
         nxt = bwd[0] + own[u][:, None]  # (C, N_u)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from deepmad.solvers._bound import Box, Context, g_rho
+from deepmad.solvers._bound import NEG, Box, Context, g_rho
 from deepmad.solvers._continuous import continuous_starts
 from deepmad.solvers._dp import BoundOut, dp_bound
 from deepmad.solvers._dpsum import block_range, dp_bound_sum
@@ -171,12 +171,12 @@ class _Search:
             widths.append(np.array(sp.final_conv.values()))
         box = Box(widths, [s.depth for s in sp.stages], [s.kernels for s in sp.stages],
                   [(1, 10**9)] * len(sp.stages))
-        if self._blocks_rows(ctx, box):
+        extra = self._blocks_rows(ctx, box)
+        if extra:
             box.blocks = block_range(box)
         scale = max(1e3, abs(self.inc_obj)) if self.inc_ev else 1e4
         n_mu = len(ctx.ends) if ctx.rho0 is not None else 0
-        n_rows = len(ctx.rows) + len(self._blocks_rows(ctx, box))
-        y = np.concatenate([np.full(len(ctx.rows), 0.3 * scale), np.zeros(n_rows - len(ctx.rows)), np.zeros(n_mu)])
+        y = np.concatenate([np.full(len(ctx.rows), 0.3 * scale), np.zeros(len(extra) + n_mu)])
         return _Node(ctx, box, y, self._d_mid(ctx, box), math.inf, self.cfg.groups, 0)
 
     def _blocks_rows(self, ctx: Context, box: Box) -> list:
@@ -187,8 +187,10 @@ class _Search:
         for spaces whose blocks all count the same number of layers (then ``D`` is affine in
         the block count).
         """
+        if not self.cfg.blocks_first:
+            return []
         nls = {KIND_TERMS[st.block][0] for st in ctx.space.stages}
-        if len(nls) != 1 or not self.cfg.blocks_first:
+        if len(nls) != 1:
             return []
         nl = nls.pop()
         lo, hi = block_range(box)
@@ -281,7 +283,7 @@ class _Search:
                 self.pruned = max(self.pruned, float(vals.max()))
                 return False
             dropped = np.delete(vals, keep)
-            if len(dropped) and dropped.max() > -1e299:
+            if len(dropped) and dropped.max() > NEG / 2:
                 self.pruned = max(self.pruned, float(dropped.max()))
             lo, hi = block_range(box)
             box.blocks = (max(lo, first + int(keep[0])), min(hi, first + int(keep[-1])))
