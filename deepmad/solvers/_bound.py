@@ -31,7 +31,7 @@ import numpy as np
 from deepmad.errors import DeepmadError
 from deepmad.solvers.problem import DesignProblem
 
-__all__ = ["Context", "Box", "min_std", "g_rho"]
+__all__ = ["Context", "Box", "min_std", "min_std_point", "penalty_tangent", "g_rho"]
 
 NEG = -1e300
 
@@ -42,14 +42,14 @@ def g_rho(d: float, r0: float) -> float:
 
 
 @functools.lru_cache(maxsize=65536)
-def min_std(ranges: tuple[tuple[int, int], ...]) -> float:
-    """Minimum of the population std of x_i in [lo_i, hi_i] over reals (a lower bound for integers).
+def min_std_point(ranges: tuple[tuple[int, int], ...]) -> tuple[float, ...]:
+    """Minimiser over reals of the population std of x_i in [lo_i, hi_i].
 
-    The minimiser is ``x = clip(t, lo, hi)`` with ``t = mean(x)``; ``mean(clip(t)) - t`` is
-    nonincreasing in t, so bisection finds t.
+    It is ``x = clip(t, lo, hi)`` with ``t = mean(x)``; ``mean(clip(t)) - t`` is nonincreasing in
+    t, so bisection finds t.
     """
-    if len(ranges) < 2:
-        return 0.0
+    if not ranges:
+        return ()
     a, b = float(min(r[0] for r in ranges)), float(max(r[1] for r in ranges))
     for _ in range(60):
         t = 0.5 * (a + b)
@@ -57,9 +57,37 @@ def min_std(ranges: tuple[tuple[int, int], ...]) -> float:
             a = t
         else:
             b = t
-    x = [min(max(0.5 * (a + b), lo), hi) for lo, hi in ranges]
+    return tuple(min(max(0.5 * (a + b), lo), hi) for lo, hi in ranges)
+
+
+def _std(x) -> float:
     m = sum(x) / len(x)
-    return max(0.0, math.sqrt(sum((v - m) ** 2 for v in x) / len(x)) - 1e-9)
+    return math.sqrt(sum((v - m) ** 2 for v in x) / len(x))
+
+
+def min_std(ranges: tuple[tuple[int, int], ...]) -> float:
+    """Minimum of the population std of x_i in [lo_i, hi_i] over reals (a lower bound for integers)."""
+    if len(ranges) < 2:
+        return 0.0
+    return max(0.0, _std(min_std_point(ranges)) - 1e-9)
+
+
+def penalty_tangent(point, beta: float) -> tuple[float, np.ndarray]:
+    """``Q(P)`` and the gradient of ``Q(L) = beta exp(std L)`` at ``P``.
+
+    Q is convex (exp of a norm of a linear map), so ``Q(L) >= Q(P) + grad . (L - P)`` for every
+    real L: subtracting this plane instead of ``Q`` keeps a relaxation an upper bound, and keeps it
+    affine in each depth. At the box's min-std point the plane is >= ``beta exp(min std)`` on the
+    whole box (first-order optimality), so it is never weaker than the constant bound there.
+    """
+    x = np.asarray(point, float)
+    if len(x) < 2:
+        return beta, np.zeros(len(x))
+    sd = _std(x)
+    q = beta * math.exp(sd)
+    if sd < 1e-12:
+        return q, np.zeros(len(x))
+    return q, q * (x - x.mean()) / (len(x) * sd)
 
 
 @dataclass

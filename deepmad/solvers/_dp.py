@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepmad.solvers._bound import NEG, Box, Context, g_rho, min_std
+from deepmad.solvers._bound import NEG, Box, Context, g_rho, min_std_point, penalty_tangent
 from deepmad.solvers.fasteval import KIND_TERMS, se_of, stage_costs
 from deepmad.solvers.space import Design
 
@@ -174,7 +174,7 @@ class _Relaxation:
     """
 
     def __init__(self, ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.ndarray,
-                 groups: list[Groups], constant_penalty: bool = True) -> None:
+                 groups: list[Groups], constant_penalty: bool = True, l0: np.ndarray | None = None) -> None:
         self.omega, self.hp, self.hm, const_l = ctx.prices(lam)
         n_s, n_u = len(ctx.ends), len(groups)
         m_hi = np.array([math.log(groups[e].hi.max()) for e in ctx.ends]) + ctx.ls2
@@ -193,9 +193,13 @@ class _Relaxation:
         const = float(np.sum(al * (ctx.ls2 - m_hi) * s_lo)) + const_l
         if ctx.rho0 is not None:
             const -= float(np.sum(mu * (np.array([g_rho(d, ctx.rho0) for d in d0]) - self.slope * d0)))
+        self.pen_slope = np.zeros(ctx.J)  # d(penalty plane) / d L_j
         if ctx.cfg.depth_penalty and constant_penalty:
             ranges = tuple(box.depth[i] for i in ctx.pen_idx)
-            const -= ctx.cfg.depth_penalty * (math.exp(min_std(ranges)) if ranges else 1.0)
+            point = min_std_point(ranges) if l0 is None else np.clip(l0, *np.array(ranges, float).T)
+            q, grad = penalty_tangent(point, ctx.cfg.depth_penalty) if ranges else (ctx.cfg.depth_penalty, [])
+            const -= q - float(np.dot(grad, point))
+            self.pen_slope[list(ctx.pen_idx)] = grad
         self.const = const
 
 
@@ -282,7 +286,7 @@ def stage_values(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, g
     pool = om[2] * _dw_pool(ctx, j, cp_hi) if om[2] > 0 else 0.0
     base = (rel.m_u[u] * f * (a1 * (lcp + (ds - 1) * lc) + ds * a2 * nk * lk)
             + rel.mu_u[u] * (lcp + (ds - 1) * lc + ds * nk * lk)
-            + (om[4] - rel.tau_u[u]) * nl * ds + pool)
+            + (om[4] - rel.tau_u[u]) * nl * ds - rel.pen_slope[j] * ds + pool)
     w = np.broadcast_to(ds * nb * (rel.m_u[u] * f * a1 + rel.mu_u[u]), shape)
     se_terms = (ds, 2 * om[0] + 2 * om[1], 2 * om[0] + om[3]) if se else None
     val, arg = best_b(w, base + q0, q1, q2, blo, bhi, cap, step, extras, se_terms)
@@ -398,10 +402,14 @@ def _depth_through(ctx: Context, box: Box, rel: _Relaxation, groups, fwd, bwd, o
 
 
 def dp_bound(ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.ndarray,
-             max_groups: int = 10**9, probe_depths: bool = False) -> BoundOut:
-    """Exact maximum of the Lagrangian relaxation over ``box`` (a valid upper bound)."""
+             max_groups: int = 10**9, probe_depths: bool = False, l0: np.ndarray | None = None) -> BoundOut:
+    """Exact maximum of the Lagrangian relaxation over ``box`` (a valid upper bound).
+
+    ``l0``: where the depth penalty's tangent plane touches (penalised stages; clipped to the
+    box; None: the box's min-std point).
+    """
     groups = [make_groups(w, max_groups) for w in box.widths]
-    rel = _Relaxation(ctx, box, lam, mu, d0, groups)
+    rel = _Relaxation(ctx, box, lam, mu, d0, groups, l0=l0)
     stem, final, own = _unit_values(ctx, rel, groups)
     tables = [_stage_table(ctx, j, box, rel, groups[j], groups[j + 1]) for j in range(ctx.J)]
     phis = [t[0] for t in tables] + ([final] if final is not None else [])

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from deepmad.solvers.problem import DesignProblem, Evaluation
 from deepmad.solvers.space import Design, DesignSpace
 
-__all__ = ["snap", "neighbours", "local_search", "better"]
+__all__ = ["snap", "neighbours", "local_search", "better", "depth_moves"]
 
 
 def _nearest(values: tuple[int, ...], x: float, at_least: int | None = None) -> int:
@@ -52,8 +52,8 @@ def _step(values: tuple[int, ...], x: int, d: int) -> int | None:
     return values[j] if 0 <= j < len(values) else None
 
 
-def neighbours(space: DesignSpace, d: Design) -> Iterator[Design]:
-    """Designs one grid step away (invalid ones are skipped)."""
+def neighbours(space: DesignSpace, d: Design, structure: bool = True) -> Iterator[Design]:
+    """Designs one grid step away (invalid ones are skipped); ``structure=False``: widths only."""
     for delta in (-1, 1):
         s = _step(space.stem.values(), d.stem, delta)
         if s is not None and (not space.nondecreasing or s <= d.stages[0][0]):
@@ -70,9 +70,9 @@ def neighbours(space: DesignSpace, d: Design) -> Iterator[Design]:
             b2 = _step(space.bottleneck_values(i, c), b, delta)
             if b2 is not None:
                 yield _with(d, i, (c, b2, depth, k))
-            if rng.depth[0] <= depth + delta <= rng.depth[1]:
+            if structure and rng.depth[0] <= depth + delta <= rng.depth[1]:
                 yield _with(d, i, (c, b, depth + delta, k))
-            k2 = _step(rng.kernels, k, delta)
+            k2 = _step(rng.kernels, k, delta) if structure else None
             if k2 is not None:
                 yield _with(d, i, (c, b, depth, k2))
     if space.final_conv is not None and d.final is not None:
@@ -100,15 +100,18 @@ def better(a: Evaluation, b: Evaluation | None) -> bool:
 
 
 def local_search(problem: DesignProblem, start: Design, max_moves: int = 400,
-                 pairs: bool = True) -> tuple[Design, Evaluation]:
-    """Best-improvement hill climbing from ``start`` (projected into the space first)."""
+                 pairs: bool = True, structure: bool = True) -> tuple[Design, Evaluation]:
+    """Best-improvement hill climbing from ``start`` (projected into the space first).
+
+    ``structure=False`` keeps the depths and kernels (moves widths and bottlenecks only).
+    """
     space = problem.space
     cur = snap(space, start)
     ev = problem.evaluate(cur)
     seen = {cur}
     for _ in range(max_moves):
         best_d, best_ev, best_key = None, ev, 0.0
-        for n in neighbours(space, cur):
+        for n in neighbours(space, cur, structure):
             if n in seen:
                 continue
             seen.add(n)
@@ -122,23 +125,39 @@ def local_search(problem: DesignProblem, start: Design, max_moves: int = 400,
                 if key > best_key:
                     best_d, best_ev, best_key = n, e, key
         if best_d is None and pairs and ev.feasible:
-            best_d, best_ev = _pair_move(problem, cur, ev, seen)
+            best_d, best_ev = _pair_move(problem, cur, ev, seen, structure)
         if best_d is None:
             break
         cur, ev = best_d, best_ev
     return cur, ev
 
 
-def _pair_move(problem: DesignProblem, cur: Design, ev: Evaluation, seen: set[Design]):
+def _pair_move(problem: DesignProblem, cur: Design, ev: Evaluation, seen: set[Design], structure: bool = True):
     """Best feasible improvement among two chained single moves."""
     best_d, best_ev = None, ev
     space = problem.space
-    firsts = list(neighbours(space, cur))
+    firsts = list(neighbours(space, cur, structure))
     for a in firsts:
-        for n in neighbours(space, a):
+        for n in neighbours(space, a, structure):
             if n in seen or n == cur:
                 continue
             e = problem.evaluate(n)
             if e.feasible and better(e, best_ev):
                 best_d, best_ev = n, e
     return best_d, best_ev
+
+
+def depth_moves(depths: list[int], ranges: list[tuple[int, int]]) -> Iterator[list[int]]:
+    """Depth vectors next to ``depths``: one stage +-1, then one block moved between two stages."""
+    n = len(depths)
+    for i in range(n):
+        for delta in (1, -1):
+            if ranges[i][0] <= depths[i] + delta <= ranges[i][1]:
+                yield [d + delta if j == i else d for j, d in enumerate(depths)]
+    for i in range(n):
+        for j in range(n):
+            if i != j and depths[i] - 1 >= ranges[i][0] and depths[j] + 1 <= ranges[j][1]:
+                moved = list(depths)
+                moved[i] -= 1
+                moved[j] += 1
+                yield moved

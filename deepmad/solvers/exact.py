@@ -39,7 +39,7 @@ from deepmad.solvers._continuous import continuous_starts
 from deepmad.solvers._dp import BoundOut, dp_bound
 from deepmad.solvers._dpsum import block_range, dp_bound_sum
 from deepmad.solvers._dual import minimise_dual
-from deepmad.solvers._local import local_search, snap
+from deepmad.solvers._local import depth_moves, local_search, snap
 from deepmad.solvers.diagnose import diagnose, infeasibility_message
 from deepmad.solvers.fasteval import KIND_TERMS
 from deepmad.solvers.problem import DesignProblem, DesignResult, Evaluation, finish
@@ -63,6 +63,8 @@ class ExactConfig:
     # default: it bounds narrow boxes far tighter but costs 10-100x a DP, and on the --like
     # budgets it did not lower the 30 s gap (docs/benchmarks.md, "DeepMAD design")
     narrow: int = -1
+    dive_share: float = 0.3  # at most this share of the time limit on depth dives (primal)
+    dive_iters: int = 6  # multiplier steps per dive leaf
     blocks_first: bool = False  # split the total block count first and price it in every bound
     verbose: bool = False
 
@@ -76,6 +78,9 @@ class _Node:
     bound: float
     groups: int
     level: int
+
+
+_PRICE_STEPS = (1.02, 1.05, 1.1, 1.2, 1.5, 2.0)  # price scalings tried to make a dive maximiser fit
 
 
 def _split_depth(lo: int, hi: int) -> list[tuple[int, int]]:
@@ -129,6 +134,9 @@ class _Search:
         self.seen: set[Design] = set()
         self.ls_time = 0.0
         self.trajectory: list[tuple[float, float]] = []  # (seconds, incumbent objective)
+        self.root_y: dict[int, np.ndarray] = {}  # root multipliers per resolution
+        self.dived: Design | None = None  # incumbent whose depth neighbourhood was searched
+        self.dive_time = 0.0
 
     # --- incumbent ------------------------------------------------------------------------
     @property
@@ -159,6 +167,14 @@ class _Search:
             self.trajectory.append((self.elapsed(), ev.objective))
             if self.cfg.verbose:
                 print(f"  incumbent {ev.objective:.3f} at {self.elapsed():.2f}s")
+
+    def repair(self, design: Design) -> None:
+        """Offer ``design`` after fitting it to the budgets with its depths and kernels kept."""
+        t = time.perf_counter()
+        fitted, ev = local_search(self.problem, design, max_moves=200, pairs=False, structure=False)
+        self.ls_time += time.perf_counter() - t
+        if ev.feasible and ev.objective > self.inc_obj - 0.02 * abs(self.inc_obj):
+            self.offer(fitted, search=True, force=True)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -227,16 +243,14 @@ class _Search:
             return lam
         return np.concatenate([lam, o / np.maximum(1.0, [g_rho(d, ctx.rho0) for d in node.d0])])
 
-    def evaluate(self, node: _Node, iters: int) -> BoundOut | None:
-        """Tune the node's multipliers; set its bound; return the best relaxation payload."""
+    def oracle(self, node: _Node):
+        """``y -> (bound, subgradient, BoundOut)`` for the node's box (every design is offered)."""
         ctx = self.node_ctx(node.ctx, node.box)
-        nr = len(ctx.rows)
-        n_s = len(ctx.ends)
-
+        nr, n_s = len(ctx.rows), len(ctx.ends)
         use_sum = self.narrow(node.box)
         ref = self._ref_depths(ctx, node.box) if use_sum else None
 
-        def oracle(y: np.ndarray):
+        def call(y: np.ndarray):
             mu = y[nr:] if ctx.rho0 is not None else np.zeros(n_s)
             if use_sum:
                 out = dp_bound_sum(ctx, node.box, y[:nr], mu, node.d0, node.groups, ref)
@@ -246,9 +260,13 @@ class _Search:
             self.offer(out.design)
             sub = out.subgradient if ctx.rho0 is not None else out.subgradient[:nr]
             return out.value, sub, out
+        return call
 
-        res = minimise_dual(oracle, node.y, self._scale(ctx, node), iters=iters, rel_tol=self.cfg.gap / 10,
-                            stop_below=self.threshold())
+    def evaluate(self, node: _Node, iters: int, prune: bool = True) -> BoundOut | None:
+        """Tune the node's multipliers; set its bound; return the best relaxation payload."""
+        ctx = self.node_ctx(node.ctx, node.box)
+        res = minimise_dual(self.oracle(node), node.y, self._scale(ctx, node), iters=iters,
+                            rel_tol=self.cfg.gap / 10, stop_below=self.threshold() if prune else -math.inf)
         node.y = res.y
         node.bound = min(node.bound, res.value)
         return res.payload
@@ -441,6 +459,47 @@ class _Search:
         self.push(node)
         node.payload = out  # type: ignore[attr-defined]
 
+    # --- primal: leaf relaxations around the incumbent ---------------------------------------
+    def dive(self, contexts: list[Context]) -> None:
+        """Search the incumbent's depth neighbourhood with leaf relaxations, while it improves.
+
+        Local search moves one variable at a time, so it rarely changes a depth (the widths must
+        move with it to stay in budget). Here each neighbouring depth vector (one stage +-1, or
+        one block moved between two stages; the incumbent's kernels) is a leaf box over every
+        width; a few multiplier steps on it give maximisers that fit the budgets at that depth,
+        which are repaired and improved by local search. Finds designs only: no bound is kept.
+        """
+        t0 = time.perf_counter()
+        while (self.inc is not None and self.inc is not self.dived
+               and self.dive_time + time.perf_counter() - t0 < self.cfg.dive_share * self.cfg.time_limit):
+            self.dived = inc = self.inc
+            ctx = next((c for c in contexts if c.resolution == inc.resolution), None)
+            if ctx is None:
+                break
+            for depths in depth_moves([st[2] for st in inc.stages], [s.depth for s in ctx.space.stages]):
+                if self.dive_time + time.perf_counter() - t0 > self.cfg.dive_share * self.cfg.time_limit:
+                    break
+                node = self.root(ctx)
+                node.box.depth = [(d, d) for d in depths]
+                node.box.kernels = [(st[3],) for st in inc.stages]
+                node.y = self.root_y.get(ctx.resolution, node.y).copy()
+                node.d0 = self._d_mid(ctx, node.box)
+                node.groups = 10**9
+                out = self.evaluate(node, self.cfg.dive_iters, prune=False)
+                if out is None or out.design is None:
+                    continue
+                # the maximiser usually overshoots a budget a little: raise every price until it fits
+                oracle = self.oracle(node)
+                for t in _PRICE_STEPS:
+                    if self.problem.evaluate(snap(self.problem.space, out.design)).feasible:
+                        break
+                    out = oracle(node.y * t)[2]
+                    if out.design is None:
+                        break
+                if out.design is not None:
+                    self.repair(out.design)
+        self.dive_time += time.perf_counter() - t0
+
     # --- main loop -------------------------------------------------------------------------
     def run(self) -> DesignResult:
         cfg = self.cfg
@@ -453,7 +512,10 @@ class _Search:
             for design in continuous_starts(ctx, (3.0, 12.0)):
                 self.offer(design, search=True, force=True)
         for ctx in contexts:
-            self.expand(self.root(ctx), cfg.dual_iters_root)
+            node = self.root(ctx)
+            self.expand(node, cfg.dual_iters_root)
+            self.root_y[ctx.resolution] = node.y
+        self.dive(contexts)
         status = "optimal"
         while self.heap:
             bound = -self.heap[0][0]
@@ -473,6 +535,8 @@ class _Search:
                 continue
             for kid in kids:
                 self.expand(kid, cfg.dual_iters)
+            if self.inc is not self.dived:
+                self.dive(contexts)
             if cfg.verbose and self.nodes % 50 == 0:
                 print(f"  nodes {self.nodes} open {len(self.heap)} bound {bound:.2f} inc {self.inc_obj:.2f} "
                       f"dps {self.dps} t {self.elapsed():.1f}s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 import pytest
@@ -10,10 +11,10 @@ import pytest
 from deepmad.cost import count_network
 from deepmad.scores.entropy import ScoreConfig
 from deepmad.solvers import LIKE_PRESETS, Budget, ExactSolver, like
-from deepmad.solvers._bound import Context, min_std
+from deepmad.solvers._bound import Context, min_std, min_std_point, penalty_tangent
 from deepmad.solvers._dp import dp_bound
 from deepmad.spec import get_preset
-from tests.solvers.conftest import brute_force, root_box, tiny_mobile, tiny_resnet
+from tests.solvers.conftest import all_designs, root_box, tiny_mobile, tiny_resnet
 
 CASES = {"resnet-reference": (tiny_resnet, "reference"), "resnet-paper": (tiny_resnet, "paper"),
          "mobile-reference": (tiny_mobile, "reference"), "mobile-paper": (tiny_mobile, "paper")}
@@ -21,8 +22,10 @@ CASES = {"resnet-reference": (tiny_resnet, "reference"), "resnet-paper": (tiny_r
 
 @functools.cache
 def _truth(case: str):
-    make, mode = CASES[case]
-    return brute_force(make(mode=mode))
+    """Best feasible design and objective (ties: the smallest design, as ``brute_force``)."""
+    feasible = _feasible(case)
+    obj = max(o for _, o in feasible)
+    return min(d for d, o in feasible if o == obj), obj
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -52,6 +55,82 @@ def test_dp_bound_is_valid_for_any_multipliers(case: str) -> None:
         d0 = rng.uniform(1, 40, n_s)
         for groups in (2, 10**9):
             assert dp_bound(ctx, root_box(ctx), lam, mu, d0, groups).value >= obj - 1e-6
+
+
+@functools.cache
+def _feasible(case: str) -> tuple[tuple, ...]:
+    """(design, objective) of every feasible design of the case."""
+    make, mode = CASES[case]
+    problem = make(mode=mode)
+    return tuple((d, ev.objective) for d in all_designs(problem) if (ev := problem.evaluate(d)).feasible)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dp_bound_is_valid_on_sub_boxes(case: str) -> None:
+    """Each depth sub-box's bound (its own penalty tangent plane) covers its best design."""
+    make, mode = CASES[case]
+    problem = make(mode=mode)
+    feasible = _feasible(case)
+    rng = np.random.default_rng(3)
+    for _ in range(12):
+        depth = []
+        for s in problem.space.stages:
+            a, b = sorted(rng.integers(s.depth[0], s.depth[1] + 1, 2))
+            depth.append((int(a), int(b)))
+        inside = [(d, o) for d, o in feasible if all(a <= st[2] <= b for st, (a, b) in zip(d.stages, depth))]
+        for res in problem.space.resolutions:
+            best = max((o for d, o in inside if d.resolution == res), default=None)
+            if best is None:
+                continue
+            ctx = Context(problem, res)
+            box = root_box(ctx)
+            box.depth = depth
+            lam = rng.uniform(0, 3 * abs(best), len(ctx.rows))
+            mu = rng.uniform(0, 50, len(ctx.ends))
+            d0 = rng.uniform(1, 40, len(ctx.ends))
+            assert dp_bound(ctx, box, lam, mu, d0).value >= best - 1e-6
+
+
+def test_dp_bound_prices_the_depth_penalty_per_depth_vector() -> None:
+    """Widths, bottlenecks and kernels fixed, no prices: the bound over a depth box must cover the
+    objective of every depth vector in it (the penalty's tangent plane, stage by stage)."""
+    problem = tiny_mobile(mode="reference")
+    designs = list(all_designs(problem))
+    rng = np.random.default_rng(4)
+    for i in rng.choice(len(designs), 15, replace=False):
+        d = designs[i]
+        ctx = Context(problem, d.resolution)
+        box = root_box(ctx)
+        box.widths = [np.array([d.stem])] + [np.array([st[0]]) for st in d.stages] + [np.array([d.final])]
+        box.kernels = [(st[3],) for st in d.stages]
+        box.bott = [(st[1], st[1]) for st in d.stages]
+        objs = {ds: problem.evaluate(type(d)(d.resolution, d.stem, tuple(
+            (c, b, depth, k) for (c, b, _, k), depth in zip(d.stages, ds)), d.final)).objective
+            for ds in itertools.product(*[range(a, b + 1) for a, b in box.depth])}
+        intervals = [[(a, b) for a in range(lo, hi + 1) for b in range(a, hi + 1)] for lo, hi in box.depth]
+        for sub in itertools.product(*intervals):  # every depth sub-box
+            box.depth = list(sub)
+            best = max(o for ds, o in objs.items() if all(a <= x <= b for x, (a, b) in zip(ds, sub)))
+            bound = dp_bound(ctx, box, np.zeros(len(ctx.rows)), np.zeros(len(ctx.ends)), np.full(len(ctx.ends), 5.0))
+            assert bound.value >= best - 1e-6
+
+
+def test_penalty_tangent_plane_is_a_minorant() -> None:
+    """beta exp(std L) >= its tangent plane anywhere; at the min-std point, >= the constant bound."""
+    rng = np.random.default_rng(2)
+    beta = 10.0
+    for _ in range(40):
+        ranges = tuple((int(a), int(a + b)) for a, b in zip(rng.integers(1, 12, 4), rng.integers(0, 6, 4)))
+        grid = np.stack(np.meshgrid(*[np.arange(lo, hi + 1) for lo, hi in ranges]), -1).reshape(-1, 4)
+        q_grid = beta * np.exp(grid.std(axis=1))
+        for point in (min_std_point(ranges), rng.uniform(1, 15, 4)):
+            q, g = penalty_tangent(point, beta)
+            assert q == pytest.approx(beta * np.exp(np.std(point)))
+            plane = q + (grid - np.asarray(point)) @ g
+            assert (plane <= q_grid + 1e-9).all()
+        q, g = penalty_tangent(min_std_point(ranges), beta)
+        plane = q + (grid - np.asarray(min_std_point(ranges))) @ g
+        assert (plane >= beta * np.exp(min_std(ranges)) - 1e-6).all()
 
 
 def test_min_std_is_a_lower_bound() -> None:
