@@ -28,11 +28,13 @@ class DualResult:
     payload: Any
     evaluations: int
     payloads: list[Any]
+    converged: bool = False  # the cutting-plane model proved ``value`` within ``rel_tol``
+    state: tuple | None = None  # the bundle, to continue with ``minimise_dual(..., state=)``
 
 
 def minimise_dual(oracle: Callable[[np.ndarray], tuple[float, np.ndarray, Any]], y0: np.ndarray,
                   scale: np.ndarray, iters: int = 25, rel_tol: float = 1e-4,
-                  stop_below: float = -np.inf, radius: float = 1.0) -> DualResult:
+                  stop_below: float = -np.inf, radius: float = 1.0, state: tuple | None = None) -> DualResult:
     """Minimise a convex piecewise-linear function of ``y >= 0`` given a subgradient oracle.
 
     Args:
@@ -43,12 +45,16 @@ def minimise_dual(oracle: Callable[[np.ndarray], tuple[float, np.ndarray, Any]],
         rel_tol: stop when the cutting-plane model proves the value within this relative gap.
         stop_below: stop as soon as a value below this is found (the node can be pruned).
         radius: initial trust-region radius in units of ``scale``.
+        state: a previous result's ``state``: continue that run (same oracle) for ``iters`` more calls.
     """
     n = len(y0)
-    ys, vals, grads, payloads = [], [], [], []
-    y = np.maximum(np.asarray(y0, float), 0.0)
-    best = None
-    center, rad = y.copy(), radius
+    if state is None:
+        ys, vals, grads, payloads = [], [], [], []
+        y = np.maximum(np.asarray(y0, float), 0.0)
+        best, center, rad = None, y.copy(), radius
+    else:
+        ys, vals, grads, payloads, best, center, rad, y = state
+    converged = False
     for _ in range(iters):
         v, g, p = oracle(y)
         ys.append(y.copy()), vals.append(v), grads.append(np.asarray(g, float)), payloads.append(p)
@@ -60,11 +66,14 @@ def minimise_dual(oracle: Callable[[np.ndarray], tuple[float, np.ndarray, Any]],
         else:
             rad *= 0.5
         if vals[best] < stop_below or n == 0:
+            converged = n == 0
             break
         y, model = _next_point(ys, vals, grads, center, rad, scale)
         if model is None or vals[best] - model <= rel_tol * max(1.0, abs(vals[best])):
+            converged = True
             break
-    return DualResult(ys[best], vals[best], payloads[best], len(vals), payloads)
+    return DualResult(ys[best], vals[best], payloads[best], len(vals), payloads, converged,
+                      (ys, vals, grads, payloads, best, center, rad, y))
 
 
 def _next_point(ys, vals, grads, center, rad, scale):

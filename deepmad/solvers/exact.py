@@ -63,8 +63,9 @@ class ExactConfig:
     # default: it bounds narrow boxes far tighter but costs 10-100x a DP, and on the --like
     # budgets it did not lower the 30 s gap (docs/benchmarks.md, "DeepMAD design")
     narrow: int = -1
-    dive_share: float = 0.3  # at most this share of the time limit on depth dives (primal)
+    dive_share: float = 0.3  # at most this share of the time on depth dives (primal)
     dive_iters: int = 6  # multiplier steps per dive leaf
+    refines: int = 2  # continue an unconverged multiplier search this often before branching
     blocks_first: bool = False  # split the total block count first and price it in every bound
     verbose: bool = False
 
@@ -78,6 +79,8 @@ class _Node:
     bound: float
     groups: int
     level: int
+    state: tuple | None = None  # unfinished multiplier search (its bundle), None once converged
+    refines: int = 0  # times the multiplier search was continued
 
 
 _PRICE_STEPS = (1.02, 1.05, 1.1, 1.2, 1.5, 2.0)  # price scalings tried to make a dive maximiser fit
@@ -135,7 +138,9 @@ class _Search:
         self.ls_time = 0.0
         self.trajectory: list[tuple[float, float]] = []  # (seconds, incumbent objective)
         self.root_y: dict[int, np.ndarray] = {}  # root multipliers per resolution
-        self.dived: Design | None = None  # incumbent whose depth neighbourhood was searched
+        self.dived: Design | None = None  # last incumbent whose depths seeded the dive
+        self.leaves: list = []  # dive queue: (-leaf bound, tick, (resolution, kernels, depths))
+        self.leaf_seen: set = set()
         self.dive_time = 0.0
 
     # --- incumbent ------------------------------------------------------------------------
@@ -157,24 +162,20 @@ class _Search:
             return
         self.seen.add(design)
         ev = self.problem.evaluate(design)
-        if force or search and (ev.feasible and ev.objective > self.inc_obj - 0.02 * abs(self.inc_obj)
-                                or not ev.feasible and ev.violation < 0.05):
-            t = time.perf_counter()
+        t = time.perf_counter()
+        if search and not force and not ev.feasible and ev.violation < 0.05:
+            # fit the widths to the budgets first (a depth move cuts more violation, at a larger loss)
+            design, ev = local_search(self.problem, design, max_moves=200, pairs=False, structure=False)
+        if force or search and ev.feasible and ev.objective > self.inc_obj - 0.02 * abs(self.inc_obj):
             design, ev = local_search(self.problem, design, max_moves=400, pairs=force)
-            self.ls_time += time.perf_counter() - t
+        if search and not force and ev.feasible and ev.objective > self.inc_obj:
+            design, ev = local_search(self.problem, design, max_moves=400, pairs=True)  # a new incumbent
+        self.ls_time += time.perf_counter() - t
         if ev.feasible and ev.objective > self.inc_obj:
             self.inc, self.inc_ev = design, ev
             self.trajectory.append((self.elapsed(), ev.objective))
             if self.cfg.verbose:
                 print(f"  incumbent {ev.objective:.3f} at {self.elapsed():.2f}s")
-
-    def repair(self, design: Design) -> None:
-        """Offer ``design`` after fitting it to the budgets with its depths and kernels kept."""
-        t = time.perf_counter()
-        fitted, ev = local_search(self.problem, design, max_moves=200, pairs=False, structure=False)
-        self.ls_time += time.perf_counter() - t
-        if ev.feasible and ev.objective > self.inc_obj - 0.02 * abs(self.inc_obj):
-            self.offer(fitted, search=True, force=True)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -262,11 +263,14 @@ class _Search:
             return out.value, sub, out
         return call
 
-    def evaluate(self, node: _Node, iters: int, prune: bool = True) -> BoundOut | None:
+    def evaluate(self, node: _Node, iters: int, prune: bool = True, state: tuple | None = None) -> BoundOut | None:
         """Tune the node's multipliers; set its bound; return the best relaxation payload."""
         ctx = self.node_ctx(node.ctx, node.box)
         res = minimise_dual(self.oracle(node), node.y, self._scale(ctx, node), iters=iters,
-                            rel_tol=self.cfg.gap / 10, stop_below=self.threshold() if prune else -math.inf)
+                            rel_tol=self.cfg.gap / 10, stop_below=self.threshold() if prune else -math.inf,
+                            state=state)
+        node.state = None if res.converged else res.state
+        node.refines += state is not None
         node.y = res.y
         node.bound = min(node.bound, res.value)
         return res.payload
@@ -377,7 +381,7 @@ class _Search:
                 nb.kernels[j] = (k,)
                 kids.append(nb)
         elif not out.exact:
-            return [replace(node, box=box.copy(), groups=node.groups * 4, level=node.level + 1)]
+            return [replace(node, box=box.copy(), groups=node.groups * 4, level=node.level + 1, state=None, refines=0)]
         else:
             kids = self._split_widths(box, out) or self._split_bottlenecks(node.ctx, box, out)
         width = max((hi - lo for lo, hi in box.depth), default=0)
@@ -444,12 +448,13 @@ class _Search:
         # best bound first; ties (children inherit the parent's bound) go depth-first
         heapq.heappush(self.heap, (-node.bound, -node.level, next(self.tick), node))
 
-    def expand(self, node: _Node, iters: int) -> None:
+    def expand(self, node: _Node, iters: int, again: bool = False) -> None:
+        """Bound ``node`` (``again``: continue its multiplier search), then prune, filter or queue it."""
         single = self.single_design(node.ctx, node.box)
         if single is not None:  # nothing left to relax: the bound is the design itself
             self.offer(single)
             return
-        out = self.evaluate(node, iters)
+        out = self.evaluate(node, iters, state=node.state if again else None)
         if out is None or node.bound <= self.threshold():
             self.pruned = max(self.pruned, node.bound) if math.isfinite(node.bound) else self.pruned
             return
@@ -461,44 +466,61 @@ class _Search:
 
     # --- primal: leaf relaxations around the incumbent ---------------------------------------
     def dive(self, contexts: list[Context]) -> None:
-        """Search the incumbent's depth neighbourhood with leaf relaxations, while it improves.
+        """Best-first search over depth vectors near the incumbent, by leaf relaxations.
 
         Local search moves one variable at a time, so it rarely changes a depth (the widths must
-        move with it to stay in budget). Here each neighbouring depth vector (one stage +-1, or
-        one block moved between two stages; the incumbent's kernels) is a leaf box over every
-        width; a few multiplier steps on it give maximisers that fit the budgets at that depth,
-        which are repaired and improved by local search. Finds designs only: no bound is kept.
+        move with it to stay in budget). Here a depth vector (with the incumbent's kernels) is a
+        leaf box over every width: a few multiplier steps give its bound and maximisers that fit
+        the budgets at that depth, which are repaired and improved by local search. The leaf with
+        the best bound is expanded next (its neighbours: one stage +-1, or one block moved
+        between two stages); a leaf whose bound cannot beat the incumbent is dropped. Finds
+        designs only: these bounds are not part of the certificate.
         """
         t0 = time.perf_counter()
-        while (self.inc is not None and self.inc is not self.dived
-               and self.dive_time + time.perf_counter() - t0 < self.cfg.dive_share * self.cfg.time_limit):
+
+        def left() -> bool:  # dives take at most dive_share of the time so far (plus one second)
+            return self.dive_time + time.perf_counter() - t0 < self.cfg.dive_share * (self.elapsed() + 1.0)
+
+        if self.inc is not None and self.inc is not self.dived:
             self.dived = inc = self.inc
-            ctx = next((c for c in contexts if c.resolution == inc.resolution), None)
-            if ctx is None:
-                break
-            for depths in depth_moves([st[2] for st in inc.stages], [s.depth for s in ctx.space.stages]):
-                if self.dive_time + time.perf_counter() - t0 > self.cfg.dive_share * self.cfg.time_limit:
-                    break
-                node = self.root(ctx)
-                node.box.depth = [(d, d) for d in depths]
-                node.box.kernels = [(st[3],) for st in inc.stages]
-                node.y = self.root_y.get(ctx.resolution, node.y).copy()
-                node.d0 = self._d_mid(ctx, node.box)
-                node.groups = 10**9
-                out = self.evaluate(node, self.cfg.dive_iters, prune=False)
-                if out is None or out.design is None:
+            start = (inc.resolution, tuple(st[3] for st in inc.stages), tuple(st[2] for st in inc.stages))
+            heapq.heappush(self.leaves, (-math.inf, next(self.tick), start))
+        while self.leaves and left():
+            neg, _, (res, kernels, depths) = heapq.heappop(self.leaves)
+            if -neg <= self.inc_obj:
+                continue
+            ctx = next(c for c in contexts if c.resolution == res)
+            for nd in depth_moves(list(depths), [s.depth for s in ctx.space.stages]):
+                key = (res, kernels, tuple(nd))
+                if key in self.leaf_seen or not left():
                     continue
-                # the maximiser usually overshoots a budget a little: raise every price until it fits
-                oracle = self.oracle(node)
-                for t in _PRICE_STEPS:
-                    if self.problem.evaluate(snap(self.problem.space, out.design)).feasible:
-                        break
-                    out = oracle(node.y * t)[2]
-                    if out.design is None:
-                        break
-                if out.design is not None:
-                    self.repair(out.design)
+                self.leaf_seen.add(key)
+                bound = self._dive_leaf(ctx, nd, kernels)
+                if bound > self.inc_obj:
+                    heapq.heappush(self.leaves, (-bound, next(self.tick), key))
         self.dive_time += time.perf_counter() - t0
+
+    def _dive_leaf(self, ctx: Context, depths: list[int], kernels: tuple[int, ...]) -> float:
+        """Bound one leaf (depths, kernels; every width) and offer its repaired maximiser."""
+        node = self.root(ctx)
+        node.box.depth = [(d, d) for d in depths]
+        node.box.kernels = [(k,) for k in kernels]
+        node.y = self.root_y.get(ctx.resolution, node.y).copy()
+        node.d0 = self._d_mid(ctx, node.box)
+        node.groups = 10**9
+        out = self.evaluate(node, self.cfg.dive_iters, prune=False)
+        if out is None or out.design is None:
+            return node.bound
+        # the maximiser usually overshoots a budget a little: raise every price until it fits
+        oracle = self.oracle(node)
+        for t in _PRICE_STEPS:
+            if self.problem.evaluate(snap(self.problem.space, out.design)).feasible:
+                break
+            out = oracle(node.y * t)[2]
+            if out.design is None:
+                break
+        self.offer(out.design, search=True)
+        return node.bound
 
     # --- main loop -------------------------------------------------------------------------
     def run(self) -> DesignResult:
@@ -528,6 +550,10 @@ class _Search:
                 status = "node_limit"
                 break
             _, _, _, node = heapq.heappop(self.heap)
+            if node.state is not None and node.refines < cfg.refines:
+                # the bound is not converged: tighten it before paying for two children
+                self.expand(node, cfg.dual_iters, again=True)
+                continue
             self.nodes += 1
             kids = self.children(node, node.payload)  # type: ignore[attr-defined]
             if not kids:
@@ -535,7 +561,7 @@ class _Search:
                 continue
             for kid in kids:
                 self.expand(kid, cfg.dual_iters)
-            if self.inc is not self.dived:
+            if self.leaves or self.inc is not self.dived:
                 self.dive(contexts)
             if cfg.verbose and self.nodes % 50 == 0:
                 print(f"  nodes {self.nodes} open {len(self.heap)} bound {bound:.2f} inc {self.inc_obj:.2f} "
