@@ -63,7 +63,7 @@ class ExactConfig:
     # default: it bounds narrow boxes far tighter but costs 10-100x a DP, and on the --like
     # budgets it did not lower the 30 s gap (docs/benchmarks.md, "DeepMAD design")
     narrow: int = -1
-    dive_share: float = 0.3  # at most this share of the time on depth dives (primal)
+    dive_share: float = 0.3  # dives' DP work per unit of the search's DP work (primal heuristic)
     dive_iters: int = 6  # multiplier steps per dive leaf
     refines: int = 2  # continue an unconverged multiplier search this often before branching
     blocks_first: bool = False  # split the total block count first and price it in every bound
@@ -83,7 +83,15 @@ class _Node:
     refines: int = 0  # times the multiplier search was continued
 
 
+_DIVE_ALLOWANCE = 2_000_000  # DP work the dives may use before the search has spent any
 _PRICE_STEPS = (1.02, 1.05, 1.1, 1.2, 1.5, 2.0)  # price scalings tried to make a dive maximiser fit
+
+
+def _work(box: Box, groups: list) -> int:
+    """DP work of one bound evaluation: cells (width pair, kernel, depth end) scored."""
+    cells = [len(a.lo) * len(b.lo) for a, b in zip(groups, groups[1:])]
+    per = [len(k) * (1 if lo == hi else 2) for k, (lo, hi) in zip(box.kernels, box.depth)]
+    return sum(c * (per[i] if i < len(per) else 1) for i, c in enumerate(cells))
 
 
 def _split_depth(lo: int, hi: int) -> list[tuple[int, int]]:
@@ -142,6 +150,8 @@ class _Search:
         self.leaves: list = []  # dive queue: (-leaf bound, tick, (resolution, kernels, depths))
         self.leaf_seen: set = set()
         self.dive_time = 0.0
+        self.dive_dps = 0  # bound evaluations spent in dives
+        self.work = self.dive_work = 0  # DP work (width pairs scored), all and in dives
 
     # --- incumbent ------------------------------------------------------------------------
     @property
@@ -258,6 +268,7 @@ class _Search:
             else:
                 out = dp_bound(ctx, node.box, y[:nr], mu, node.d0, node.groups)
             self.dps += 1
+            self.work += _work(node.box, out.groups)
             self.offer(out.design)
             sub = out.subgradient if ctx.rho0 is not None else out.subgradient[:nr]
             return out.value, sub, out
@@ -476,10 +487,14 @@ class _Search:
         between two stages); a leaf whose bound cannot beat the incumbent is dropped. Finds
         designs only: these bounds are not part of the certificate.
         """
-        t0 = time.perf_counter()
+        t0, dps0, work0 = time.perf_counter(), self.dps, self.work
 
-        def left() -> bool:  # dives take at most dive_share of the time so far (plus one second)
-            return self.dive_time + time.perf_counter() - t0 < self.cfg.dive_share * (self.elapsed() + 1.0)
+        def left() -> bool:
+            # dives take at most dive_share of the search's DP work (width pairs scored; counted, so
+            # the search stays deterministic), plus a start allowance
+            used = self.dive_work + self.work - work0
+            return (used < self.cfg.dive_share * (self.work - used) + _DIVE_ALLOWANCE
+                    and self.elapsed() < self.cfg.time_limit)
 
         if self.inc is not None and self.inc is not self.dived:
             self.dived = inc = self.inc
@@ -499,6 +514,8 @@ class _Search:
                 if bound > self.inc_obj:
                     heapq.heappush(self.leaves, (-bound, next(self.tick), key))
         self.dive_time += time.perf_counter() - t0
+        self.dive_dps += self.dps - dps0
+        self.dive_work += self.work - work0
 
     def _dive_leaf(self, ctx: Context, depths: list[int], kernels: tuple[int, ...]) -> float:
         """Bound one leaf (depths, kernels; every width) and offer its repaired maximiser."""
@@ -594,6 +611,7 @@ class _Search:
         if status == "optimal" and gap > self.cfg.gap * (1 + 1e-9):
             status = "gap_limit"  # cannot happen with complete branching; reported honestly if it does
         msg = (f"gap {100 * gap:.3f}% (tolerance {100 * self.cfg.gap:.3f}%), {self.nodes} nodes, "
-               f"{self.dps} bound evaluations, local search {self.ls_time:.2f}s")
+               f"{self.dps} bound evaluations ({self.dive_dps} in depth dives, {self.dive_time:.2f}s), "
+               f"local search {self.ls_time:.2f}s")
         return finish(self.problem, self.inc, "exact", status, msg, self.inc_obj, dual, self.nodes,
                       self.elapsed(), {"bound_evaluations": self.dps, "trajectory": self.trajectory})

@@ -1,0 +1,90 @@
+"""The exact solver's helpers: the dual method (resumable), depth moves, local search, depth dives."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from deepmad.solvers._bound import Context
+from deepmad.solvers._dual import minimise_dual
+from deepmad.solvers._local import depth_moves, local_search
+from deepmad.solvers.exact import ExactConfig, _Search
+from deepmad.solvers.space import Design
+from tests.solvers.conftest import all_designs, tiny_mobile, tiny_resnet
+
+
+def _bowl(y: np.ndarray, calls: list[np.ndarray]):
+    """|y - c|^2 + 1.5 with c = (1, 0.5, 2): convex, minimum 1.5 (no finite cutting-plane model is exact)."""
+    calls.append(y.copy())
+    d = y - np.array([1.0, 0.5, 2.0])
+    return float(d @ d) + 1.5, 2.0 * d, len(calls)
+
+
+def test_minimise_dual_finds_the_minimum() -> None:
+    calls: list[np.ndarray] = []
+    res = minimise_dual(lambda y: _bowl(y, calls), np.array([3.0, 3.0, 0.0]), np.ones(3), iters=60, rel_tol=1e-4)
+    assert res.value == pytest.approx(1.5, abs=1e-3)
+
+
+def test_minimise_dual_resumes_where_it_stopped() -> None:
+    """Five calls, then five more from the kept bundle == ten calls in one go."""
+    y0 = np.array([3.0, 3.0, 0.0])
+    one: list[np.ndarray] = []
+    whole = minimise_dual(lambda y: _bowl(y, one), y0, np.ones(3), iters=10, rel_tol=0.0)
+    two: list[np.ndarray] = []
+    first = minimise_dual(lambda y: _bowl(y, two), y0, np.ones(3), iters=5, rel_tol=0.0)
+    assert not first.converged and first.evaluations == 5
+    rest = minimise_dual(lambda y: _bowl(y, two), np.zeros(3), np.ones(3), iters=5, rel_tol=0.0, state=first.state)
+    assert len(one) == len(two) == rest.evaluations == 10
+    assert all(np.array_equal(a, b) for a, b in zip(one, two))
+    assert rest.value == whole.value and rest.value < first.value
+
+
+def test_depth_moves() -> None:
+    moves = [tuple(m) for m in depth_moves([1, 3, 2], [(1, 3), (1, 3), (2, 4)])]
+    assert len(moves) == len(set(moves))
+    assert set(moves) == {(2, 3, 2), (1, 2, 2), (1, 3, 3),  # +-1 inside the ranges
+                          (2, 2, 2), (1, 2, 3)}  # one block moved: 2 -> 1 and 2 -> 3
+    for m in moves:
+        assert sum(abs(a - b) for a, b in zip(m, (1, 3, 2))) in (1, 2)
+
+
+def test_local_search_without_structure_keeps_depths_and_kernels() -> None:
+    problem = tiny_mobile(mode="reference")
+    rng = np.random.default_rng(0)
+    designs = list(all_designs(problem))
+    for i in rng.choice(len(designs), 10, replace=False):
+        start = designs[i]
+        end, ev = local_search(problem, start, structure=False)
+        assert [(st[2], st[3]) for st in end.stages] == [(st[2], st[3]) for st in start.stages]
+        e0 = problem.evaluate(start)
+        assert ev.feasible or not e0.feasible
+        if e0.feasible:
+            assert ev.objective >= e0.objective
+
+
+def _worst_feasible(problem) -> Design:
+    best = None
+    for d in all_designs(problem):
+        ev = problem.evaluate(d)
+        if ev.feasible and (best is None or ev.objective < best[1]):
+            best = (d, ev.objective)
+    return best[0]
+
+
+@pytest.mark.parametrize("make", [tiny_resnet, tiny_mobile])
+def test_dive_improves_a_poor_incumbent(make) -> None:
+    """From the worst feasible design, the depth dive alone finds a better one."""
+    problem = make(mode="reference")
+    search = _Search(problem, ExactConfig(time_limit=60, dive_share=1.0))
+    start = _worst_feasible(problem)
+    search.inc, search.inc_ev = start, problem.evaluate(start)
+    ctx = Context(problem, start.resolution)
+    search.root_y[ctx.resolution] = np.full(len(ctx.rows) + len(ctx.ends), 1.0)
+    before = search.inc_obj
+    search.dive([ctx])
+    assert search.leaf_seen, "no leaf was bounded"
+    assert search.inc_obj > before and math.isfinite(search.inc_obj)
+    assert problem.evaluate(search.inc).feasible
