@@ -9,7 +9,9 @@ interval, width sets) and multipliers ``lam >= 0`` (budgets, normalised by their
 * ``m_s S_s <= m_s^hi S_s - (m_s^hi - m_s) S_s^lo`` (``S_s >= S_s^lo >= 0``, ``m_s <= m_s^hi``),
   with ``S_s^lo = f a g(D_s^lo)`` from the rho constraint itself when ``alpha1 = alpha2 = a``;
 * ``-mu g(D) <= -mu [g(D0) + g'(D0) (D - D0)]`` (g is convex), linear in the depths;
-* ``-Q(L) <= -beta exp(min std over the depth box)``.
+* ``-Q(L) <= -[Q(P) + grad Q(P) . (L - P)]`` with ``P`` the box's min-std point: Q is convex, so
+  its tangent plane is below it everywhere, and at ``P`` the plane is at least
+  ``beta exp(min std over the box)`` on the whole box; it is linear in the depths.
 
 What remains is separable along the chain ``c_0 -> c_1 -> ... -> c_J (-> c_f)``, so its exact
 maximum over the integer box is a dynamic program over width pairs; inside a pair the kernel

@@ -8,14 +8,18 @@ feasible point in 120 s. This solver exploits the program's structure instead:
   space (depth interval, kernel set and width set per stage) and any multipliers, the maximum of
   a Lagrangian relaxation is computed *exactly* by a dynamic program over the chain of stage
   widths, so every node bound is valid whatever the multipliers. Multipliers are tuned per node
-  by a trust-region cutting-plane method (:mod:`deepmad.solvers._dual`).
+  by a trust-region cutting-plane method (:mod:`deepmad.solvers._dual`); a node whose multiplier
+  search has not converged when it reaches the top of the queue continues that search (its
+  bundle is kept) before it is branched, so the work goes to the nodes that decide the gap.
 * **Branching** on depth intervals (the relaxation is convex in each depth, so it needs them
   narrow), then kernel sets, then widths; widths are first scored in groups of consecutive values
   (cheap, valid, looser) and refined as the depth intervals narrow.
 * **Reduced-cost filtering**: a width whose best relaxation value through it cannot beat the
   incumbent is removed from the node's domain.
-* **Primal**: the relaxation's maximisers, repaired and improved by local search
-  (:mod:`deepmad.solvers._local`).
+* **Primal**: the relaxation's maximisers, fitted to the budgets (widths only) and improved by
+  local search (:mod:`deepmad.solvers._local`); and *depth dives*, a best-first search over the
+  depth vectors next to the incumbent, each bounded as a leaf box whose maximiser (with prices
+  raised until it fits) seeds a local search. Dives take a fixed share of the counted DP work.
 
 The search is best-first and fully deterministic. It stops when the best open bound is within
 ``gap`` (relative) of the incumbent; the reported dual bound is the largest bound of any open or
@@ -55,7 +59,9 @@ class ExactConfig:
     time_limit: float = 60.0  # seconds
     gap: float = 1e-3  # relative optimality tolerance
     node_limit: int = 1_000_000
-    groups: int = 32  # width groups per unit while depth intervals are wide
+    # width groups per unit while depth intervals are wide; None: 16 for spaces with SE blocks (a
+    # cell costs about 4x more there: residue classes of the SE width, three kernels), else 32
+    groups: int | None = None
     dual_iters_root: int = 30
     dual_iters: int = 8
     depth_probes: bool = False  # reduced-cost cuts of depth intervals (extra DP per node)
@@ -204,7 +210,8 @@ class _Search:
         scale = max(1e3, abs(self.inc_obj)) if self.inc_ev else 1e4
         n_mu = len(ctx.ends) if ctx.rho0 is not None else 0
         y = np.concatenate([np.full(len(ctx.rows), 0.3 * scale), np.zeros(len(extra) + n_mu)])
-        return _Node(ctx, box, y, self._d_mid(ctx, box), math.inf, self.cfg.groups, 0)
+        groups = self.cfg.groups or (16 if any(s.block == "res_k1dwsek1" for s in sp.stages) else 32)
+        return _Node(ctx, box, y, self._d_mid(ctx, box), math.inf, groups, 0)
 
     def _blocks_rows(self, ctx: Context, box: Box) -> list:
         """Rows ``D <= D(N_hi)`` and ``D >= D(N_lo)`` of the box's block-count range.
