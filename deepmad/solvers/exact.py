@@ -531,7 +531,7 @@ class _Search:
         node.box.kernels = [(k,) for k in kernels]
         node.y = self.root_y.get(ctx.resolution, node.y).copy()
         node.d0 = self._d_mid(ctx, node.box)
-        node.groups = 10**9
+        node.groups *= 4  # finer than the search's wide boxes; local search does the last steps
         out = self.evaluate(node, self.cfg.dive_iters, prune=False)
         if out is None or out.design is None:
             return node.bound

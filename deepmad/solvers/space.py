@@ -14,6 +14,7 @@ reference's ``smart_round(x, 8) = max(8, round(x / 8) * 8)``; a range may add ``
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Literal
@@ -61,6 +62,7 @@ class Channels:
         if not self.values():
             raise DeepmadError(f"channel range {self.lo}..{self.hi} holds no multiple of {self.step}")
 
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 -- frozen and small; called in every local-search move
     def values(self) -> tuple[int, ...]:
         """All allowed values, sorted."""
         first = -(-self.lo // self.step) * self.step
@@ -100,6 +102,7 @@ class Bottleneck:
                     smart_round(self.hi * width * (1 + 1e-9), self.step))
         return math.ceil(self.lo), math.floor(self.hi)
 
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 -- frozen and small; called in every local-search move
     def values(self, width: int, cap: int | None = None) -> tuple[int, ...]:
         """Allowed values for width ``width``, optionally capped at ``cap`` (b <= c)."""
         lo, hi = self.bounds(width)
