@@ -88,3 +88,12 @@ def test_dive_improves_a_poor_incumbent(make) -> None:
     assert search.leaf_seen, "no leaf was bounded"
     assert search.inc_obj > before and math.isfinite(search.inc_obj)
     assert problem.evaluate(search.inc).feasible
+
+
+def test_width_groups_default_to_16_for_se_spaces_else_32() -> None:
+    for make, groups in ((tiny_mobile, 16), (tiny_resnet, 32)):
+        problem = make(mode="reference")
+        search = _Search(problem, ExactConfig())
+        assert search.root(Context(problem, problem.space.resolutions[0])).groups == groups
+        search = _Search(problem, ExactConfig(groups=7))
+        assert search.root(Context(problem, problem.space.resolutions[0])).groups == 7
