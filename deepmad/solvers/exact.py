@@ -71,6 +71,7 @@ class ExactConfig:
     narrow: int = -1
     dive_share: float = 0.3  # dives' DP work per unit of the search's DP work (primal heuristic)
     dive_iters: int = 6  # multiplier steps per dive leaf
+    dive_patience: int = 15  # dives pause after this many leaves without a better incumbent
     refines: int = 2  # continue an unconverged multiplier search this often before branching
     blocks_first: bool = False  # split the total block count first and price it in every bound
     verbose: bool = False
@@ -155,6 +156,7 @@ class _Search:
         self.dived: Design | None = None  # last incumbent whose depths seeded the dive
         self.leaves: list = []  # dive queue: (-leaf bound, tick, (resolution, kernels, depths))
         self.leaf_seen: set = set()
+        self.dry = 0  # dive leaves bounded since the incumbent last improved
         self.dive_time = 0.0
         self.dive_dps = 0  # bound evaluations spent in dives
         self.work = self.dive_work = 0  # DP work (width pairs scored), all and in dives
@@ -505,19 +507,22 @@ class _Search:
 
         if self.inc is not None and self.inc is not self.dived:
             self.dived = inc = self.inc
+            self.dry = 0
             start = (inc.resolution, tuple(st[3] for st in inc.stages), tuple(st[2] for st in inc.stages))
             heapq.heappush(self.leaves, (-math.inf, next(self.tick), start))
-        while self.leaves and left():
+        while self.leaves and left() and self.dry < self.cfg.dive_patience:
             neg, _, (res, kernels, depths) = heapq.heappop(self.leaves)
             if -neg <= self.inc_obj:
                 continue
             ctx = next(c for c in contexts if c.resolution == res)
             for nd in depth_moves(list(depths), [s.depth for s in ctx.space.stages]):
                 key = (res, kernels, tuple(nd))
-                if key in self.leaf_seen or not left():
+                if key in self.leaf_seen or not left() or self.dry >= self.cfg.dive_patience:
                     continue
                 self.leaf_seen.add(key)
+                before = self.inc
                 bound = self._dive_leaf(ctx, nd, kernels)
+                self.dry = 0 if self.inc is not before else self.dry + 1
                 if bound > self.inc_obj:
                     heapq.heappush(self.leaves, (-bound, next(self.tick), key))
         self.dive_time += time.perf_counter() - t0

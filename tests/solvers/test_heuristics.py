@@ -97,3 +97,16 @@ def test_width_groups_default_to_16_for_se_spaces_else_32() -> None:
         assert search.root(Context(problem, problem.space.resolutions[0])).groups == groups
         search = _Search(problem, ExactConfig(groups=7))
         assert search.root(Context(problem, problem.space.resolutions[0])).groups == 7
+
+
+def test_dive_pauses_after_patience_leaves_without_improvement() -> None:
+    problem = tiny_resnet(mode="reference")
+    best = max(((d, ev.objective) for d in all_designs(problem) if (ev := problem.evaluate(d)).feasible),
+               key=lambda t: t[1])[0]  # nothing beats it: every leaf is dry
+    for patience in (1, 3):
+        search = _Search(problem, ExactConfig(time_limit=60, dive_share=1.0, dive_patience=patience))
+        search.inc, search.inc_ev = best, problem.evaluate(best)
+        ctx = Context(problem, best.resolution)
+        search.root_y[ctx.resolution] = np.full(len(ctx.rows) + len(ctx.ends), 1.0)
+        search.dive([ctx])
+        assert len(search.leaf_seen) == patience and search.inc == best
