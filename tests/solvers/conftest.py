@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -79,3 +80,15 @@ def root_box(ctx: Context) -> Box:
     if sp.final_conv is not None:
         widths.append(np.array(sp.final_conv.values()))
     return Box(widths, [s.depth for s in sp.stages], [s.kernels for s in sp.stages], [(1, 10**9)] * len(sp.stages))
+
+
+CASES = {"resnet-reference": (tiny_resnet, "reference"), "resnet-paper": (tiny_resnet, "paper"),
+         "mobile-reference": (tiny_mobile, "reference"), "mobile-paper": (tiny_mobile, "paper")}
+
+
+@functools.cache
+def feasible_designs(case: str) -> tuple[tuple[Design, float], ...]:
+    """(design, objective) of every feasible design of a :data:`CASES` problem (brute force, cached)."""
+    make, mode = CASES[case]
+    problem = make(mode=mode)
+    return tuple((d, ev.objective) for d in all_designs(problem) if (ev := problem.evaluate(d)).feasible)

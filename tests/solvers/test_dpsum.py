@@ -11,23 +11,19 @@ import pytest
 from deepmad.solvers import ExactSolver
 from deepmad.solvers._bound import Context
 from deepmad.solvers._dpsum import block_range, dp_bound_sum, penalty_plane
-from tests.solvers.conftest import all_designs, root_box, tiny_mobile, tiny_resnet
+from tests.solvers.conftest import CASES as PROBLEMS
+from tests.solvers.conftest import feasible_designs, root_box, tiny_resnet
 
-CASES = {"resnet-reference": (tiny_resnet, "reference"), "mobile-reference": (tiny_mobile, "reference"),
-         "mobile-paper": (tiny_mobile, "paper")}
+CASES = ("resnet-reference", "mobile-reference", "mobile-paper")  # of conftest's CASES
 
 
 @functools.cache
 def _best_per_count(case: str) -> dict[tuple[int, int], float]:
     """Best feasible objective per (resolution, total block count), by brute force."""
-    make, mode = CASES[case]
-    problem = make(mode=mode)
     best: dict[tuple[int, int], float] = {}
-    for d in all_designs(problem):
-        ev = problem.evaluate(d)
-        if ev.feasible:
-            key = (d.resolution, sum(s[2] for s in d.stages))
-            best[key] = max(best.get(key, -math.inf), ev.objective)
+    for d, obj in feasible_designs(case):
+        key = (d.resolution, sum(s[2] for s in d.stages))
+        best[key] = max(best.get(key, -math.inf), obj)
     return best
 
 
@@ -35,7 +31,7 @@ def _best_per_count(case: str) -> dict[tuple[int, int], float]:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_per_count_bounds_are_valid_for_any_multipliers(case: str) -> None:
-    make, mode = CASES[case]
+    make, mode = PROBLEMS[case]
     problem = make(mode=mode)
     truth = _best_per_count(case)
     rng = np.random.default_rng(1)
@@ -86,7 +82,7 @@ def test_penalty_plane_is_a_minorant() -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_exact_with_block_count_dp_equals_brute_force(case: str) -> None:
-    make, mode = CASES[case]
+    make, mode = PROBLEMS[case]
     truth = _best_per_count(case)
     r = ExactSolver(gap=1e-9, time_limit=60, narrow=1, blocks_first=True).solve(make(mode=mode))
     assert r.status == "optimal" and r.verified, r.message

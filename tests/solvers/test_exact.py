@@ -14,16 +14,20 @@ from deepmad.solvers import LIKE_PRESETS, Budget, ExactSolver, like
 from deepmad.solvers._bound import Context, min_std, min_std_point, penalty_tangent
 from deepmad.solvers._dp import dp_bound
 from deepmad.spec import get_preset
-from tests.solvers.conftest import all_designs, root_box, tiny_mobile, tiny_resnet
-
-CASES = {"resnet-reference": (tiny_resnet, "reference"), "resnet-paper": (tiny_resnet, "paper"),
-         "mobile-reference": (tiny_mobile, "reference"), "mobile-paper": (tiny_mobile, "paper")}
+from tests.solvers.conftest import (
+    CASES,
+    all_designs,
+    feasible_designs,
+    root_box,
+    tiny_mobile,
+    tiny_resnet,
+)
 
 
 @functools.cache
 def _truth(case: str):
     """Best feasible design and objective (ties: the smallest design, as ``brute_force``)."""
-    feasible = _feasible(case)
+    feasible = feasible_designs(case)
     obj = max(o for _, o in feasible)
     return min(d for d, o in feasible if o == obj), obj
 
@@ -57,20 +61,12 @@ def test_dp_bound_is_valid_for_any_multipliers(case: str) -> None:
             assert dp_bound(ctx, root_box(ctx), lam, mu, d0, groups).value >= obj - 1e-6
 
 
-@functools.cache
-def _feasible(case: str) -> tuple[tuple, ...]:
-    """(design, objective) of every feasible design of the case."""
-    make, mode = CASES[case]
-    problem = make(mode=mode)
-    return tuple((d, ev.objective) for d in all_designs(problem) if (ev := problem.evaluate(d)).feasible)
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_dp_bound_is_valid_on_sub_boxes(case: str) -> None:
     """Each depth sub-box's bound (its own penalty tangent plane) covers its best design."""
     make, mode = CASES[case]
     problem = make(mode=mode)
-    feasible = _feasible(case)
+    feasible = feasible_designs(case)
     rng = np.random.default_rng(3)
     for _ in range(12):
         depth = []
