@@ -174,7 +174,7 @@ class _Relaxation:
     """
 
     def __init__(self, ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.ndarray,
-                 groups: list[Groups], constant_penalty: bool = True, l0: np.ndarray | None = None) -> None:
+                 groups: list[Groups], constant_penalty: bool = True) -> None:
         self.omega, self.hp, self.hm, const_l = ctx.prices(lam)
         n_s, n_u = len(ctx.ends), len(groups)
         m_hi = np.array([math.log(groups[e].hi.max()) for e in ctx.ends]) + ctx.ls2
@@ -196,8 +196,8 @@ class _Relaxation:
         self.pen_slope = np.zeros(ctx.J)  # d(penalty plane) / d L_j
         if ctx.cfg.depth_penalty and constant_penalty:
             ranges = tuple(box.depth[i] for i in ctx.pen_idx)
-            point = min_std_point(ranges) if l0 is None else np.clip(l0, *np.array(ranges, float).T)
-            q, grad = penalty_tangent(point, ctx.cfg.depth_penalty) if ranges else (ctx.cfg.depth_penalty, [])
+            point = min_std_point(ranges)
+            q, grad = penalty_tangent(point, ctx.cfg.depth_penalty)
             const -= q - float(np.dot(grad, point))
             self.pen_slope[list(ctx.pen_idx)] = grad
         self.const = const
@@ -402,14 +402,10 @@ def _depth_through(ctx: Context, box: Box, rel: _Relaxation, groups, fwd, bwd, o
 
 
 def dp_bound(ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.ndarray,
-             max_groups: int = 10**9, probe_depths: bool = False, l0: np.ndarray | None = None) -> BoundOut:
-    """Exact maximum of the Lagrangian relaxation over ``box`` (a valid upper bound).
-
-    ``l0``: where the depth penalty's tangent plane touches (penalised stages; clipped to the
-    box; None: the box's min-std point).
-    """
+             max_groups: int = 10**9, probe_depths: bool = False) -> BoundOut:
+    """Exact maximum of the Lagrangian relaxation over ``box`` (a valid upper bound)."""
     groups = [make_groups(w, max_groups) for w in box.widths]
-    rel = _Relaxation(ctx, box, lam, mu, d0, groups, l0=l0)
+    rel = _Relaxation(ctx, box, lam, mu, d0, groups)
     stem, final, own = _unit_values(ctx, rel, groups)
     tables = [_stage_table(ctx, j, box, rel, groups[j], groups[j + 1]) for j in range(ctx.J)]
     phis = [t[0] for t in tables] + ([final] if final is not None else [])

@@ -516,8 +516,10 @@ class _Search:
                 continue
             ctx = next(c for c in contexts if c.resolution == res)
             for nd in depth_moves(list(depths), [s.depth for s in ctx.space.stages]):
+                if not left() or self.dry >= self.cfg.dive_patience:
+                    break
                 key = (res, kernels, tuple(nd))
-                if key in self.leaf_seen or not left() or self.dry >= self.cfg.dive_patience:
+                if key in self.leaf_seen:
                     continue
                 self.leaf_seen.add(key)
                 before = self.inc

@@ -86,9 +86,14 @@ CASES = {"resnet-reference": (tiny_resnet, "reference"), "resnet-paper": (tiny_r
          "mobile-reference": (tiny_mobile, "reference"), "mobile-paper": (tiny_mobile, "paper")}
 
 
+def case_problem(case: str) -> DesignProblem:
+    """The problem of a :data:`CASES` key."""
+    make, mode = CASES[case]
+    return make(mode=mode)
+
+
 @functools.cache
 def feasible_designs(case: str) -> tuple[tuple[Design, float], ...]:
     """(design, objective) of every feasible design of a :data:`CASES` problem (brute force, cached)."""
-    make, mode = CASES[case]
-    problem = make(mode=mode)
+    problem = case_problem(case)
     return tuple((d, ev.objective) for d in all_designs(problem) if (ev := problem.evaluate(d)).feasible)

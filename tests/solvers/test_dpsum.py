@@ -11,8 +11,7 @@ import pytest
 from deepmad.solvers import ExactSolver
 from deepmad.solvers._bound import Context
 from deepmad.solvers._dpsum import block_range, dp_bound_sum, penalty_plane
-from tests.solvers.conftest import CASES as PROBLEMS
-from tests.solvers.conftest import feasible_designs, root_box, tiny_resnet
+from tests.solvers.conftest import case_problem, feasible_designs, root_box, tiny_resnet
 
 CASES = ("resnet-reference", "mobile-reference", "mobile-paper")  # of conftest's CASES
 
@@ -31,8 +30,7 @@ def _best_per_count(case: str) -> dict[tuple[int, int], float]:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_per_count_bounds_are_valid_for_any_multipliers(case: str) -> None:
-    make, mode = PROBLEMS[case]
-    problem = make(mode=mode)
+    problem = case_problem(case)
     truth = _best_per_count(case)
     rng = np.random.default_rng(1)
     for res in problem.space.resolutions:
@@ -82,8 +80,7 @@ def test_penalty_plane_is_a_minorant() -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_exact_with_block_count_dp_equals_brute_force(case: str) -> None:
-    make, mode = PROBLEMS[case]
     truth = _best_per_count(case)
-    r = ExactSolver(gap=1e-9, time_limit=60, narrow=1, blocks_first=True).solve(make(mode=mode))
+    r = ExactSolver(gap=1e-9, time_limit=60, narrow=1, blocks_first=True).solve(case_problem(case))
     assert r.status == "optimal" and r.verified, r.message
     assert r.objective == pytest.approx(max(truth.values()), rel=1e-12)

@@ -17,6 +17,7 @@ from deepmad.spec import get_preset
 from tests.solvers.conftest import (
     CASES,
     all_designs,
+    case_problem,
     feasible_designs,
     root_box,
     tiny_mobile,
@@ -34,9 +35,8 @@ def _truth(case: str):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_exact_equals_brute_force(case: str) -> None:
-    make, mode = CASES[case]
     best, obj = _truth(case)
-    r = ExactSolver(gap=1e-9, time_limit=60).solve(make(mode=mode))
+    r = ExactSolver(gap=1e-9, time_limit=60).solve(case_problem(case))
     assert r.status == "optimal" and r.verified, r.message
     assert r.objective == pytest.approx(obj, rel=1e-12)
     assert r.gap <= 1e-9 and r.dual_bound >= obj - 1e-9
@@ -47,8 +47,7 @@ def test_exact_equals_brute_force(case: str) -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_dp_bound_is_valid_for_any_multipliers(case: str) -> None:
-    make, mode = CASES[case]
-    problem = make(mode=mode)
+    problem = case_problem(case)
     best, obj = _truth(case)
     ctx = Context(problem, best.resolution)
     n_s = len(ctx.ends)
@@ -64,8 +63,7 @@ def test_dp_bound_is_valid_for_any_multipliers(case: str) -> None:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_dp_bound_is_valid_on_sub_boxes(case: str) -> None:
     """Each depth sub-box's bound (its own penalty tangent plane) covers its best design."""
-    make, mode = CASES[case]
-    problem = make(mode=mode)
+    problem = case_problem(case)
     feasible = feasible_designs(case)
     rng = np.random.default_rng(3)
     for _ in range(12):
