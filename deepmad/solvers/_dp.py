@@ -11,6 +11,7 @@ non-monotone cost) is bounded apart: 0 below, ``c_in`` above.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -116,7 +117,40 @@ def best_b(w, q0, q1, q2, lo, hi, cap, step, extras, se_terms):
     return np.take_along_axis(val, i[None], 0)[0], np.take_along_axis(b, i[None], 0)[0]
 
 
-def _se_classes(step: int) -> np.ndarray:
+def _best_b_se(w, q0, q1, q2, lo, hi, step, se_terms):
+    """Exact max over the grid of ``w ln b + q(b) + n se(b) (beta b + gamma)``, class by class.
+
+    Classes that no cell can reach (e.g. ``b < 64`` when every cell's interval starts above) are
+    skipped; within a class the candidates are the clipped grid neighbours of the local maximiser
+    (and the interval ends where the quadratic is convex).
+    """
+    n, beta, gamma = se_terms
+    shape = np.broadcast(w, q0, q1, q2, lo, hi).shape
+    best_v, best_b = np.full(shape, NEG), np.zeros(shape)
+    lo_min, hi_max = float(np.min(lo)), float(np.max(hi))
+    for per, r0, bmin, bmax, delta, const in _se_classes(step):
+        if max(lo_min, bmin) > min(hi_max, bmax):
+            continue
+        a2, a0 = (0.25, delta) if math.isnan(const) else (0.0, const)  # se = a2 b + a0 on the class
+        c2 = q2 + n * beta * a2
+        c1 = q1 + n * (beta * a0 + gamma * a2)
+        c0 = q0 + n * gamma * a0
+        klo = np.ceil((np.maximum(lo, bmin) - r0) / per)
+        khi = np.floor((np.minimum(hi, bmax) - r0) / per)
+        root = np.minimum((_local_max_root(w, c1, c2) - r0) / per, khi)
+        pts = (np.floor(root), np.ceil(root)) + ((klo, khi) if np.any(c2 > 0) else ())
+        ok = klo <= khi
+        for kk in pts:
+            bc = np.clip(kk, klo, khi) * per + r0
+            v = np.where(ok, w * np.log(np.maximum(bc, 1.0)) + c0 + c1 * bc + c2 * bc * bc, NEG)
+            better = v > best_v
+            best_v = np.where(better, v, best_v)
+            best_b = np.where(better, bc, best_b)
+    return best_v, best_b
+
+
+@functools.cache
+def _se_classes(step: int) -> tuple[tuple[float, ...], ...]:
     """Rows (period, residue, b_min, b_max, delta, const) on which se(b) = b/4 + delta, or = const.
 
     se(b) = max(1, round(b/4) // 8) * 8 is 8 for b < 64 and, for b >= 64 on the grid, linear on
@@ -127,38 +161,9 @@ def _se_classes(step: int) -> np.ndarray:
     period = step * base // math.gcd(step, base)
     rows = [(float(step), 0.0, float(step), float(_SE_LINEAR_FROM - 1), 0.0, 8.0)]
     for r0 in range(0, period, step):
-        rows.append((float(period), float(r0), float(_SE_LINEAR_FROM), np.inf,
-                     8 * (round(r0 / 4) // 8) - r0 / 4.0, np.nan))
-    return np.array(rows)
-
-
-def _best_b_se(w, q0, q1, q2, lo, hi, step, se_terms):
-    """Exact max over the grid of ``w ln b + q(b) + n se(b) (beta b + gamma)``, class by class."""
-    n, beta, gamma = se_terms
-    rows = _se_classes(step)
-    ex = (slice(None),) + (None,) * np.ndim(w)
-    per, r0, bmin, bmax, delta, const = (rows[:, i][ex] for i in range(6))
-    lin = np.isnan(const)
-    a2 = np.where(lin, 0.25, 0.0)  # se = a2 b + a0 on the class
-    a0 = np.where(lin, delta, const)
-    c2 = q2 + n * beta * a2
-    c1 = q1 + n * (beta * a0 + gamma * a2)
-    c0 = q0 + n * gamma * a0
-    klo = np.ceil((np.maximum(lo, bmin) - r0) / per)
-    khi = np.floor((np.minimum(hi, bmax) - r0) / per)
-    root = np.minimum((_local_max_root(w, c1, c2) - r0) / per, khi)
-    pts = (np.floor(root), np.ceil(root)) + ((klo, khi) if np.any(c2 > 0) else ())
-    ok = klo <= khi
-    best_v, best_b = np.full(np.shape(w), NEG), np.zeros(np.shape(w))
-    for kk in pts:
-        bc = np.clip(kk, klo, khi) * per + r0
-        v = np.where(ok, w * np.log(np.maximum(bc, 1.0)) + c0 + c1 * bc + c2 * bc * bc, NEG)
-        i = v.argmax(0)[None]
-        vi = np.take_along_axis(v, i, 0)[0]
-        better = vi > best_v
-        best_v = np.where(better, vi, best_v)
-        best_b = np.where(better, np.take_along_axis(np.broadcast_to(bc, v.shape), i, 0)[0], best_b)
-    return best_v, best_b
+        rows.append((float(period), float(r0), float(_SE_LINEAR_FROM), math.inf,
+                     8 * (round(r0 / 4) // 8) - r0 / 4.0, math.nan))
+    return tuple(rows)
 
 
 def _pick(omega: np.ndarray, lo: tuple, hi: tuple) -> list:
@@ -259,22 +264,32 @@ def stage_values(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, g
     """Relaxation value of stage j per (kernel, depth, c_prev group, c group), maximised over b.
 
     Returns (value, argmax b), both of shape (K, D, P, C) with K = the box's kernels of stage j
-    and D = ``depths``; NEG where the cell is empty (e.g. ``c_prev > c`` with non-decreasing
-    widths).
+    and D = ``depths``; NEG where the cell is empty (``c_prev > c`` with non-decreasing widths:
+    those cells are not scored at all).
     """
+    full = (len(box.kernels[j]), len(depths), len(gp.lo), len(gc.lo))
+    pi, ci = np.nonzero(gp.lo[:, None] <= gc.hi[None, :]) if ctx.space.nondecreasing else np.indices(full[2:]).reshape(2, -1)
+    val, arg = np.full(full, NEG), np.zeros(full)
+    if len(pi):
+        v, b = _cell_values(ctx, j, box, rel, gp.lo[pi], gp.hi[pi], gc.lo[ci], gc.hi[ci], depths)
+        val[:, :, pi, ci], arg[:, :, pi, ci] = v, b
+    return val, arg
+
+
+def _cell_values(ctx: Context, j: int, box: Box, rel: _Relaxation, cp_lo, cp_hi, c_lo, c_hi,
+                 depths: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`stage_values` on a list of N (c_prev group, c group) cells: arrays (K, D, N)."""
     rng = ctx.space.stages[j]
     nl, nb, nk, _ = KIND_TERMS[rng.block]
     om, u = rel.omega, j + 1
-    cp_lo, cp_hi = gp.lo[:, None], gp.hi[:, None]
-    c_lo, c_hi = gc.lo[None, :], gc.hi[None, :]
     f, a1, a2 = ctx.f, ctx.a1, ctx.a2
     blo, _, _, step, extras = ctx.b_range(j, c_lo, box)
     _, bhi, cap, _, _ = ctx.b_range(j, c_hi, box)
-    ks = np.array(box.kernels[j], float)[:, None, None, None]
-    ds = np.array(depths, float)[None, :, None, None]
-    shape = (ks.shape[0], ds.shape[1], len(gp.lo), len(gc.lo))
+    ks = np.array(box.kernels[j], float)[:, None, None]
+    ds = np.array(depths, float)[None, :, None]
+    shape = (ks.shape[0], ds.shape[1], len(c_lo))
     se = rng.block == "res_k1dwsek1"
-    coef = _cost_coefficients(ctx, j, ds, ks, se)  # (4 quantities, 3 powers of b, 4 monomials, K, D)
+    coef = _cost_coefficients(ctx, j, ds[..., 0], ks[..., 0], se)  # (4 quantities, 3 powers of b, 4 monomials, K, D)
     neg, pos = np.minimum(om[:4], 0.0), np.maximum(om[:4], 0.0)
     wl, wh = np.tensordot(neg, coef, 1), np.tensordot(pos, coef, 1)  # (3, 4, K, D)
     qs = _bilinear(wl, cp_lo, c_lo) + (_bilinear(wh, cp_hi, c_hi) if np.any(pos) else 0.0)
@@ -290,8 +305,6 @@ def stage_values(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, g
     w = np.broadcast_to(ds * nb * (rel.m_u[u] * f * a1 + rel.mu_u[u]), shape)
     se_terms = (ds, 2 * om[0] + 2 * om[1], 2 * om[0] + om[3]) if se else None
     val, arg = best_b(w, base + q0, q1, q2, blo, bhi, cap, step, extras, se_terms)
-    if ctx.space.nondecreasing:
-        val = np.where(cp_lo > c_hi, NEG, val)
     return val, np.broadcast_to(arg, val.shape)
 
 
@@ -316,8 +329,8 @@ def _cost_coefficients(ctx: Context, j: int, ds: np.ndarray, ks: np.ndarray, se:
 
 
 def _bilinear(coef: np.ndarray, cp: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Evaluate (3, 4, K, D) monomial coefficients on the (P, C) grid -> (3, K, D, P, C)."""
-    e = (..., None, None)
+    """Evaluate (3, 4, K, D) monomial coefficients on N cells -> (3, K, D, N)."""
+    e = (..., None)
     return coef[:, 0][e] + coef[:, 1][e] * cp + coef[:, 2][e] * c + coef[:, 3][e] * (cp * c)
 
 

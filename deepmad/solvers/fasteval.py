@@ -44,6 +44,7 @@ __all__ = [
     "ScoreLayout",
     "score_layout",
     "score_design",
+    "log_width_prefixes",
 ]
 
 # Per kind: (layers per block, n_b, n_k, depthwise): h_b = f (a1 ln c_in + a1 n_b ln b + a2 n_k ln k).
@@ -268,9 +269,8 @@ def _penalty_stages(space: DesignSpace, rule: str) -> tuple[int, ...]:
     return penalty_stage_indices([st.block for st in space.stages], rule)
 
 
-def score_design(space: DesignSpace, design: Design, config: ScoreConfig,
-                 layout: ScoreLayout) -> tuple[float, float, float, float, tuple[float, ...]]:
-    """(objective, entropy, penalty, rho, weighted stage terms); equals ``score_spec``."""
+def _unit_terms(space: DesignSpace, design: Design, config: ScoreConfig):
+    """Per unit (stem, stages, final): entropy term h, sum of log layer widths, layers, channels."""
     f, a1, a2 = config.factor, config.alpha1, config.alpha2
     terms = [f * (a1 * math.log(space.in_channels) + 2 * a2 * math.log(space.stem_kernel))]
     logw = [math.log(space.in_channels * space.stem_kernel ** 2)]
@@ -290,6 +290,24 @@ def score_design(space: DesignSpace, design: Design, config: ScoreConfig,
         logw.append(math.log(cin))
         layers.append(1)
         channels.append(design.final)
+    return terms, logw, layers, channels
+
+
+def log_width_prefixes(space: DesignSpace, design: Design, config: ScoreConfig,
+                       layout: ScoreLayout) -> list[tuple[int, float]]:
+    """Per score stage: (layers D_s, sum of log layer widths LW_s) from the input to its end.
+
+    ``rho_s = exp(ln D_s - LW_s / D_s)`` (DeepMAD §2.1), so ``rho_s <= r0`` iff
+    ``LW_s >= D_s ln(D_s / r0)``.
+    """
+    _, logw, layers, _ = _unit_terms(space, design, config)
+    return [(sum(layers[:end + 1]), sum(logw[:end + 1])) for end in layout.stage_end]
+
+
+def score_design(space: DesignSpace, design: Design, config: ScoreConfig,
+                 layout: ScoreLayout) -> tuple[float, float, float, float, tuple[float, ...]]:
+    """(objective, entropy, penalty, rho, weighted stage terms); equals ``score_spec``."""
+    terms, logw, layers, channels = _unit_terms(space, design, config)
     entropy, rho = 0.0, 0.0
     stage_terms = []
     acc_t = acc_w = 0.0

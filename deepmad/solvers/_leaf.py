@@ -1,0 +1,130 @@
+"""Exact solution of a box whose depths and widths are fixed: a multiple-choice MILP (HiGHS).
+
+With every depth and width fixed, what is left is one (kernel, bottleneck) pair per stage, and
+the program separates over them:
+
+* objective ``sum_s alpha_s m_s S_s - Q(L)`` (DeepMAD Eq. 7 with the depth penalty): ``m_s``
+  depends on widths only, ``S_s`` is a sum of per-block terms of its stages, ``Q`` on the depths;
+* every budget is a sum of per-stage costs;
+* ``rho_s <= r0`` iff ``LW_s >= D_s ln(D_s / r0)`` with ``LW_s`` a prefix sum of per-stage log
+  layer widths and ``D_s`` fixed.
+
+So choosing the pairs is a multiple-choice knapsack with a few rows; one binary per (stage, pair),
+solved exactly by ``scipy.optimize.milp`` (HiGHS) in milliseconds. This closes the nodes where a
+Lagrangian bound stays loose however long its multipliers are tuned (the integrality gap of a
+handful of discrete choices against two or three tight budgets).
+
+The coefficients are differences of the problem's own evaluation (``DesignProblem.evaluate``),
+so nothing is re-derived. Integer costs are rounded sums of exact ones, so each budget row is
+loosened by ``J + 2`` units and each rho row by a relative 1e-9: the MILP is a relaxation, and its
+proven dual bound is a valid upper bound of the box; its point is re-evaluated before use.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import LinearConstraint, milp
+
+from deepmad.solvers.fasteval import log_width_prefixes
+from deepmad.solvers.problem import DesignProblem
+from deepmad.solvers.space import Design
+
+__all__ = ["LeafResult", "solve_pairs"]
+
+
+@dataclass(frozen=True)
+class LeafResult:
+    """HiGHS's answer for one box: status, proven bound, and the design at its point."""
+
+    status: str  # "optimal", "infeasible" or "unsolved" (limit or error: the caller must branch on)
+    bound: float  # upper bound of the objective over the box (-inf when infeasible)
+    design: Design | None
+
+
+def solve_pairs(problem: DesignProblem, base: Design, pairs: list[list[tuple[int, int]]],
+                time_limit: float = 1.0) -> LeafResult:
+    """Maximise the objective over one (kernel, bottleneck) pair per stage of ``base``.
+
+    Args:
+        problem: the design problem (its budgets and objective).
+        base: a design giving the resolution, stem, widths, depths and final width.
+        pairs: per stage, the allowed (kernel, bottleneck) pairs (non-empty lists).
+        time_limit: HiGHS's time limit in seconds.
+    """
+    space, cfg = problem.space, problem.objective
+    _, layout = problem.layout(base.resolution)
+    J = len(space.stages)
+
+    def with_pair(d: Design, j: int, kb: tuple[int, int]) -> Design:
+        stages = list(d.stages)
+        c, _, depth, _ = stages[j]
+        stages[j] = (c, kb[1], depth, kb[0])
+        return Design(d.resolution, d.stem, tuple(stages), d.final)
+
+    first = base
+    for j in range(J):
+        first = with_pair(first, j, pairs[j][0])
+    ev0 = problem.evaluate(first)
+    rows0 = [cv for cv in ev0.constraints if not _skip(problem, cv.name)]
+    lw0 = log_width_prefixes(space, first, cfg, layout)
+    r0 = min((b.upper for b in problem.budgets if b.quantity == "rho" and b.upper is not None), default=None)
+
+    obj, cost, lws, owner = [], [], [], []
+    for j in range(J):
+        for kb in pairs[j]:
+            d = with_pair(first, j, kb)
+            ev = problem.evaluate(d)
+            obj.append(ev.objective - ev0.objective)
+            cost.append([cv.value - c0.value for cv, c0 in zip(
+                (cv for cv in ev.constraints if not _skip(problem, cv.name)), rows0)])
+            lws.append([w - w0 for (_, w), (_, w0) in zip(log_width_prefixes(space, d, cfg, layout), lw0)])
+            owner.append(j)
+    n = len(obj)
+    a_rows, lo, hi = [], [], []
+    pick = np.zeros((J, n))
+    pick[owner, np.arange(n)] = 1.0
+    a_rows.append(pick)
+    lo += [1.0] * J
+    hi += [1.0] * J
+    slack = J + 2.0  # integer costs round (or truncate) exact sums: < 1 per stage difference, 2 for the totals
+    cost_m = np.array(cost, float).reshape(n, len(rows0))
+    for i, c0 in enumerate(rows0):
+        a_rows.append(cost_m[:, i][None])
+        if c0.sense == "<=":
+            lo.append(-np.inf)
+            hi.append(c0.limit - c0.value + slack)
+        else:
+            lo.append(c0.limit - c0.value - slack)
+            hi.append(np.inf)
+    if r0 is not None:
+        lw_m = np.array(lws, float).reshape(n, len(lw0))
+        for s, (ds, w0) in enumerate(lw0):
+            need = ds * (math.log(ds) - math.log(r0))
+            a_rows.append(lw_m[:, s][None])
+            lo.append(need - w0 - 1e-9 * max(1.0, abs(need)))
+            hi.append(np.inf)
+    res = milp(-np.array(obj), constraints=LinearConstraint(np.vstack(a_rows), lo, hi),
+               integrality=np.ones(n), bounds=(0, 1),
+               options={"time_limit": time_limit, "mip_rel_gap": 1e-7, "presolve": True})
+    if res.status == 2:
+        return LeafResult("infeasible", -math.inf, None)
+    if res.status != 0 or res.x is None:
+        return LeafResult("unsolved", math.inf, None)
+    tol = 1e-9 * max(1.0, abs(ev0.objective))
+    bound = ev0.objective - float(getattr(res, "mip_dual_bound", res.fun)) + tol
+    x = np.asarray(res.x)
+    design = first
+    k = 0
+    for j in range(J):
+        m = len(pairs[j])
+        design = with_pair(design, j, pairs[j][int(np.argmax(x[k:k + m]))])
+        k += m
+    return LeafResult("optimal", max(bound, ev0.objective - float(res.fun) + tol), design)
+
+
+def _skip(problem: DesignProblem, name: str) -> bool:
+    """Rows the MILP does not model: rho (its own rows) and resolution (fixed)."""
+    return any(b.name == name and b.quantity in ("rho", "resolution") for b in problem.budgets)
