@@ -9,6 +9,7 @@ the exact solver's bounds never rely on it.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -111,13 +112,20 @@ def _bounds_and_links(ctx: Context):
     return bounds, lin, n
 
 
-def continuous_starts(ctx: Context, depths: tuple[float, ...] = (2.0, 6.0, 14.0)) -> list[Design]:
-    """Rounded local optima of the continuous relaxation, one per start (all-max kernels)."""
+def continuous_starts(ctx: Context, depths: tuple[float, ...] = (2.0, 6.0, 14.0),
+                      roundings: bool = False) -> list[Design]:
+    """Rounded local optima of the continuous relaxation, one per start (all-max kernels).
+
+    ``roundings=True`` returns, per local optimum, every floor/ceil rounding of its real depths
+    (duplicates removed): the nearest rounding is often not the depth vector of the best designs
+    nearby, and local search rarely changes a depth once widths fill the budgets.
+    """
     sp = ctx.space
     bounds, lin, n = _bounds_and_links(ctx)
     kernels = tuple(max(r.kernels) for r in sp.stages)
     model = _Model(ctx, kernels)
-    out = []
+    out: list[Design] = []
+    final = sp.final_conv.values()[0] if sp.final_conv is not None else None
     for d in depths:
         z0 = np.array([(a + b) / 2 if i % 3 != 0 or i == 0 else min(max(d, a), b)
                        for i, (a, b) in enumerate(bounds)])
@@ -125,7 +133,11 @@ def continuous_starts(ctx: Context, depths: tuple[float, ...] = (2.0, 6.0, 14.0)
                        constraints=[{"type": "ineq", "fun": model.constraints}, {"type": "ineq", "fun": lin}],
                        options={"maxiter": 200, "ftol": 1e-9})
         c0, st = model.unpack(res.x)
-        stages = tuple((int(round(c)), int(round(b)), int(round(L)), k) for (c, b, L), k in zip(st, kernels))
-        final = sp.final_conv.values()[0] if sp.final_conv is not None else None
-        out.append(Design(ctx.resolution, int(round(c0)), stages, final))
+        choices = ([sorted({math.floor(L), math.ceil(L)}) for _, _, L in st] if roundings
+                   else [[int(round(L))] for _, _, L in st])
+        for ls in itertools.product(*choices):
+            stages = tuple((int(round(c)), int(round(b)), int(L), k) for (c, b, _), L, k in zip(st, ls, kernels))
+            design = Design(ctx.resolution, int(round(c0)), stages, final)
+            if design not in out:
+                out.append(design)
     return out

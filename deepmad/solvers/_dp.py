@@ -21,9 +21,12 @@ from deepmad.solvers._bound import NEG, Box, Context, g_rho, min_std_point, pena
 from deepmad.solvers.fasteval import KIND_TERMS, se_of, stage_costs
 from deepmad.solvers.space import Design
 
-__all__ = ["Groups", "BoundOut", "make_groups", "dp_bound", "best_b", "stage_values"]
+__all__ = ["Groups", "BoundOut", "make_groups", "dp_bound", "best_b", "stage_values", "SE_COST_TERMS"]
 
 _SE_LINEAR_FROM = 64  # se(b) is linear on residue classes for b >= 64
+# SE cost of a block per base quantity (params, torch MACs, TinyNAS FLOPs, activations), as
+# se(b) (beta b + gamma): params 2 b se + 2 se, MACs 2 b se, activations se (fasteval.block_costs)
+SE_COST_TERMS = ((2.0, 2.0), (2.0, 0.0), (0.0, 0.0), (0.0, 1.0))
 
 
 @dataclass
@@ -303,7 +306,8 @@ def _cell_values(ctx: Context, j: int, box: Box, rel: _Relaxation, cp_lo, cp_hi,
             + rel.mu_u[u] * (lcp + (ds - 1) * lc + ds * nk * lk)
             + (om[4] - rel.tau_u[u]) * nl * ds - rel.pen_slope[j] * ds + pool)
     w = np.broadcast_to(ds * nb * (rel.m_u[u] * f * a1 + rel.mu_u[u]), shape)
-    se_terms = (ds, 2 * om[0] + 2 * om[1], 2 * om[0] + om[3]) if se else None
+    se_terms = (ds, sum(o * bg[0] for o, bg in zip(om, SE_COST_TERMS)),
+                sum(o * bg[1] for o, bg in zip(om, SE_COST_TERMS))) if se else None
     val, arg = best_b(w, base + q0, q1, q2, blo, bhi, cap, step, extras, se_terms)
     return val, np.broadcast_to(arg, val.shape)
 

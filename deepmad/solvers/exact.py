@@ -40,13 +40,14 @@ import numpy as np
 
 from deepmad.solvers._bound import NEG, Box, Context, g_rho
 from deepmad.solvers._continuous import continuous_starts
+from deepmad.solvers._depthleaf import depth_leaf_bound
 from deepmad.solvers._dp import BoundOut, dp_bound
 from deepmad.solvers._dpsum import block_range, dp_bound_sum
 from deepmad.solvers._dual import minimise_dual
 from deepmad.solvers._leaf import solve_pairs
 from deepmad.solvers._local import depth_moves, local_search, snap
 from deepmad.solvers.diagnose import diagnose, infeasibility_message
-from deepmad.solvers.fasteval import KIND_TERMS
+from deepmad.solvers.fasteval import KIND_TERMS, depth_penalty
 from deepmad.solvers.problem import DesignProblem, DesignResult, Evaluation, finish
 from deepmad.solvers.space import Design
 
@@ -75,6 +76,9 @@ class ExactConfig:
     dive_patience: int = 15  # dives pause after this many leaves without a better incumbent
     refines: int = 2  # continue an unconverged multiplier search this often before branching
     blocks_first: bool = False  # split the total block count first and price it in every bound
+    roundings: bool = True  # start from every floor/ceil rounding of the continuous optimum's depths
+    # HiGHS seconds for the MILP bound of a box with fixed depths (deepmad.solvers._depthleaf); 0: off
+    leaf_milp_time: float = 0.3
     verbose: bool = False
 
 
@@ -89,6 +93,7 @@ class _Node:
     level: int
     state: tuple | None = None  # unfinished multiplier search (its bundle), None once converged
     refines: int = 0  # times the multiplier search was continued
+    milp: bool = False  # the depth-leaf MILP was tried on this box
 
 
 _DIVE_ALLOWANCE = 2_000_000  # DP work the dives may use before the search has spent any
@@ -162,6 +167,7 @@ class _Search:
         self.dive_dps = 0  # bound evaluations spent in dives
         self.work = self.dive_work = 0  # DP work (width pairs scored), all and in dives
         self.leaf_solves, self.leaf_time = 0, 0.0  # exact MILPs of boxes with fixed depths and widths
+        self.milps, self.milp_time = 0, 0.0  # MILP bounds of boxes with fixed depths
 
     # --- incumbent ------------------------------------------------------------------------
     @property
@@ -476,7 +482,7 @@ class _Search:
         if single is not None:  # nothing left to relax: the bound is the design itself
             self.offer(single)
             return
-        if self.solve_leaf(node):
+        if self.solve_leaf(node) or self.milp_leaf(node):
             return
         out = self.evaluate(node, iters, state=node.state if again else None)
         if out is None or node.bound <= self.threshold():
@@ -514,6 +520,43 @@ class _Search:
         if res.bound > self.threshold():
             self.pruned = max(self.pruned, res.bound)
         return True
+
+    def milp_leaf(self, node: _Node) -> bool:
+        """Bound a box with fixed depths by its MILP (widths and kernels discrete); True if closed.
+
+        Closed when HiGHS proves it infeasible or its bound cannot beat the incumbent by the gap;
+        otherwise the node keeps the smaller bound and is evaluated as usual. The MILP's widths and
+        kernels seed an exact bottleneck MILP (:func:`solve_pairs`) for a design.
+        """
+        box, ctx = node.box, node.ctx
+        if self.cfg.leaf_milp_time <= 0 or node.milp or any(a != b for a, b in box.depth):
+            return False
+        node.milp = True
+        depths = [a for a, _ in box.depth]
+        pen = depth_penalty(depths, self.problem.layout(ctx.resolution)[1], ctx.cfg.depth_penalty)
+        t = time.perf_counter()
+        out = depth_leaf_bound(ctx, box, pen, time_limit=self.cfg.leaf_milp_time)
+        self.milp_time += time.perf_counter() - t
+        if out is None:
+            return False
+        self.milps += 1
+        if out.widths is not None and out.kernels is not None:
+            w = out.widths
+            pairs = [[(out.kernels[j], b) for b in ctx.space.bottleneck_values(j, w[j + 1])
+                      if box.bott[j][0] <= b <= box.bott[j][1]] for j in range(ctx.J)]
+            if all(pairs):
+                base = Design(ctx.resolution, w[0], tuple((w[j + 1], pairs[j][0][1], depths[j], out.kernels[j])
+                                                          for j in range(ctx.J)), w[-1] if ctx.final else None)
+                t = time.perf_counter()
+                self.offer(solve_pairs(self.problem, base, pairs).design, search=True)
+                self.leaf_time += time.perf_counter() - t
+        if out.status == "infeasible":
+            return True
+        if out.bound <= self.threshold():
+            self.pruned = max(self.pruned, out.bound)
+            return True
+        node.bound = min(node.bound, out.bound)
+        return False
 
     # --- primal: leaf relaxations around the incumbent ---------------------------------------
     def dive(self, contexts: list[Context]) -> None:
@@ -592,9 +635,7 @@ class _Search:
             return finish(self.problem, None, "exact", "infeasible",
                           infeasibility_message(self.problem, shortfalls), -math.inf, -math.inf, 0, self.elapsed())
         contexts = [Context(self.problem, r) for r in self._resolutions()]
-        for ctx in contexts:
-            for design in continuous_starts(ctx, (3.0, 12.0)):
-                self.offer(design, search=True, force=True)
+        self.start(contexts)
         for ctx in contexts:
             node = self.root(ctx)
             self.expand(node, cfg.dual_iters_root)
@@ -630,6 +671,28 @@ class _Search:
                       f"dps {self.dps} t {self.elapsed():.1f}s")
         return self._result(status)
 
+    def start(self, contexts: list[Context], polish: int = 2) -> None:
+        """First incumbents: the continuous relaxation's optima, their depths rounded every way.
+
+        Each start has its widths fitted to the budgets and is improved by single moves; the
+        ``polish`` best are then improved by pair moves too (the costly part of local search).
+        """
+        t = time.perf_counter()
+        done = []
+        for ctx in contexts:
+            for design in continuous_starts(ctx, (3.0, 12.0), roundings=self.cfg.roundings):
+                design = snap(self.problem.space, design)
+                ev = self.problem.evaluate(design)
+                if not ev.feasible:
+                    design, ev = local_search(self.problem, design, max_moves=200, pairs=False, structure=False)
+                design, ev = local_search(self.problem, design, max_moves=400, pairs=False)
+                self.seen.add(design)
+                if ev.feasible:
+                    done.append((-ev.objective, design))
+        self.ls_time += time.perf_counter() - t
+        for _, design in sorted(done)[:polish]:
+            self.offer(design, search=True, force=True)
+
     def _resolutions(self) -> list[int]:
         res = list(self.problem.space.resolutions)
         for b in self.problem.budgets:
@@ -657,7 +720,8 @@ class _Search:
             status = "gap_limit"  # cannot happen with complete branching; reported honestly if it does
         msg = (f"gap {100 * gap:.3f}% (tolerance {100 * self.cfg.gap:.3f}%), {self.nodes} nodes, "
                f"{self.dps} bound evaluations ({self.dive_dps} in depth dives, {self.dive_time:.2f}s), "
-               f"{self.leaf_solves} leaf MILPs ({self.leaf_time:.2f}s), "
+               f"{self.milps} depth-leaf MILPs ({self.milp_time:.2f}s), "
+               f"{self.leaf_solves} bottleneck MILPs ({self.leaf_time:.2f}s), "
                f"local search {self.ls_time:.2f}s")
         return finish(self.problem, self.inc, "exact", status, msg, self.inc_obj, dual, self.nodes,
                       self.elapsed(), {"bound_evaluations": self.dps, "trajectory": self.trajectory})

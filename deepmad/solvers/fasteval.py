@@ -45,6 +45,7 @@ __all__ = [
     "score_layout",
     "score_design",
     "log_width_prefixes",
+    "depth_penalty",
 ]
 
 # Per kind: (layers per block, n_b, n_k, depthwise): h_b = f (a1 ln c_in + a1 n_b ln b + a2 n_k ln k).
@@ -327,9 +328,14 @@ def score_design(space: DesignSpace, design: Design, config: ScoreConfig,
 
 
 def _penalty(design: Design, layout: ScoreLayout, beta: float) -> float:
+    return depth_penalty([st[2] for st in design.stages], layout, beta)
+
+
+def depth_penalty(depths, layout: ScoreLayout, beta: float) -> float:
+    """``Q(L) = beta exp(std of the penalised stages' depths)`` (DeepMAD §1.4 of our reference note)."""
     if not beta:
         return 0.0
-    ds = [design.stages[i][2] for i in layout.penalty_stages]
+    ds = [depths[i] for i in layout.penalty_stages]
     if not ds:
         return beta
     mean = sum(ds) / len(ds)

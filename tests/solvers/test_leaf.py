@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import collections
+import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from deepmad.solvers import Design
+from deepmad.solvers import Design, DesignProblem
+from deepmad.solvers._bound import Context
+from deepmad.solvers._depthleaf import depth_leaf_bound
 from deepmad.solvers._leaf import solve_pairs
-from tests.solvers.conftest import CASES, all_designs, case_problem, feasible_designs
+from tests.solvers.conftest import CASES, all_designs, case_problem, feasible_designs, root_box
 
 
 def _frame(d: Design) -> tuple:
@@ -45,3 +49,49 @@ def test_solve_pairs_equals_brute_force(case: str) -> None:
         assert ev.feasible and ev.objective == pytest.approx(best[frame], rel=1e-9)
         assert res.bound >= best[frame] - 1e-9
     assert seen_feasible > 0
+
+
+def _upper_only(case: str):
+    """The case's problem with its lower budgets dropped (the depth-leaf MILP models upper ones)."""
+    problem = case_problem(case)
+    budgets = tuple(replace(b, lower=None) for b in problem.budgets)
+    return DesignProblem(problem.space, problem.objective, budgets, name=problem.name)
+
+
+@pytest.mark.parametrize("case", ["mobile-paper", "mobile-reference"])
+def test_depth_leaf_bound_covers_every_depth_vector(case: str) -> None:
+    """For every depth vector (all widths and kernels free), the MILP bound is at least the best
+    feasible design with those depths, and it reports infeasible only where there is none."""
+    problem = _upper_only(case)
+    best: dict[tuple, float] = collections.defaultdict(lambda: float("-inf"))
+    for d in all_designs(problem):
+        ev = problem.evaluate(d)
+        if ev.feasible:
+            key = (d.resolution, tuple(st[2] for st in d.stages))
+            best[key] = max(best[key], ev.objective)
+    sp = problem.space
+    checked = tight = 0
+    for res in sp.resolutions:
+        ctx = Context(problem, res)
+        for depths in itertools.product(*[range(s.depth[0], s.depth[1] + 1) for s in sp.stages]):
+            box = root_box(ctx)
+            box.depth = [(d, d) for d in depths]
+            probe = Design(res, sp.stem.values()[0], tuple((s.width.values()[-1], 8, d, s.kernels[0])
+                                                           for s, d in zip(sp.stages, depths)),
+                           sp.final_conv.values()[0] if sp.final_conv else None)
+            out = depth_leaf_bound(ctx, box, problem.evaluate(probe).penalty)
+            assert out is not None
+            truth = best[(res, depths)]
+            assert out.bound >= truth - 1e-9 * abs(truth), (depths, out, truth)
+            checked += 1
+            tight += out.bound <= truth + 0.01 * abs(truth)
+    assert checked > 0 and tight > 0
+
+
+def test_depth_leaf_bound_declines_what_it_does_not_model() -> None:
+    """A lower budget on a cost (here activations) is not modelled: None, the caller branches."""
+    problem = case_problem("mobile-paper")
+    ctx = Context(problem, problem.space.resolutions[0])
+    box = root_box(ctx)
+    box.depth = [(1, 1)] * len(box.depth)
+    assert depth_leaf_bound(ctx, box, 0.0) is None
