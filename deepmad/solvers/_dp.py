@@ -131,21 +131,22 @@ def _best_b_se(w, q0, q1, q2, lo, hi, step, se_terms):
     shape = np.broadcast(w, q0, q1, q2, lo, hi).shape
     best_v, best_b = np.full(shape, NEG), np.zeros(shape)
     lo_min, hi_max = float(np.min(lo)), float(np.max(hi))
+    nbeta, ngamma = n * beta, n * gamma
     for per, r0, bmin, bmax, delta, const in _se_classes(step):
         if max(lo_min, bmin) > min(hi_max, bmax):
             continue
         a2, a0 = (0.25, delta) if math.isnan(const) else (0.0, const)  # se = a2 b + a0 on the class
-        c2 = q2 + n * beta * a2
-        c1 = q1 + n * (beta * a0 + gamma * a2)
-        c0 = q0 + n * gamma * a0
-        klo = np.ceil((np.maximum(lo, bmin) - r0) / per)
+        c2 = q2 + nbeta * a2 if a2 else q2
+        c1 = q1 + (nbeta * a0 + ngamma * a2)
+        c0 = q0 + ngamma * a0
+        klo = np.ceil((np.maximum(lo, bmin) - r0) / per)  # these depend on the widths only
         khi = np.floor((np.minimum(hi, bmax) - r0) / per)
+        off = np.where(klo <= khi, 0.0, NEG)
         root = np.minimum((_local_max_root(w, c1, c2) - r0) / per, khi)
         pts = (np.floor(root), np.ceil(root)) + ((klo, khi) if np.any(c2 > 0) else ())
-        ok = klo <= khi
         for kk in pts:
             bc = np.clip(kk, klo, khi) * per + r0
-            v = np.where(ok, w * np.log(np.maximum(bc, 1.0)) + c0 + c1 * bc + c2 * bc * bc, NEG)
+            v = w * np.log(np.maximum(bc, 1.0)) + c0 + (c1 + c2 * bc) * bc + off
             better = v > best_v
             best_v = np.where(better, v, best_v)
             best_b = np.where(better, bc, best_b)
@@ -320,8 +321,17 @@ def _cost_coefficients(ctx: Context, j: int, ds: np.ndarray, ks: np.ndarray, se:
     """Stage costs as ``sum_p b^p (a0 + a1 c_in + a2 c + a3 c_in c)`` (exact: they are polynomials).
 
     Returns an array (4 base quantities, 3 powers of b, 4 monomials, K, D), fitted on four probe
-    points and three values of b.
+    points and three values of b; cached on ``ctx`` per (stage, depths, kernels).
     """
+    key = (j, tuple(np.ravel(ds)), tuple(np.ravel(ks)), se)
+    cache = ctx.__dict__.setdefault("_cost_coefficients", {})
+    if key not in cache:
+        cache[key] = _fit_cost_coefficients(ctx, j, ds, ks, se)
+        cache[key].flags.writeable = False
+    return cache[key]
+
+
+def _fit_cost_coefficients(ctx: Context, j: int, ds: np.ndarray, ks: np.ndarray, se: bool) -> np.ndarray:
     b = np.array([0.0, 1.0, 2.0]).reshape(3, 1, 1, 1)
     kk, dd = ks.reshape(1, -1, 1, 1), ds.reshape(1, 1, -1, 1)
     vals = np.stack([np.broadcast_to(v, (3, kk.shape[1], dd.shape[2], 4)) for v in _stage_costs(

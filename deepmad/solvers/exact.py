@@ -61,8 +61,8 @@ class ExactConfig:
     time_limit: float = 60.0  # seconds
     gap: float = 1e-3  # relative optimality tolerance
     node_limit: int = 1_000_000
-    # width groups per unit while depth intervals are wide; None: 16 for spaces with SE blocks (a
-    # cell costs about 4x more there: residue classes of the SE width, three kernels), else 32
+    # width groups per unit while depth intervals are wide; None: 24 for spaces with SE blocks (a
+    # cell costs more there: residue classes of the SE width, three kernels), else 32
     groups: int | None = None
     dual_iters_root: int = 30
     dual_iters: int = 8
@@ -71,7 +71,9 @@ class ExactConfig:
     # default: it bounds narrow boxes far tighter but costs 10-100x a DP, and on the --like
     # budgets it did not lower the 30 s gap (docs/benchmarks.md, "DeepMAD design")
     narrow: int = -1
-    dive_share: float = 0.3  # dives' DP work per unit of the search's DP work (primal heuristic)
+    # dives' DP work per unit of the search's DP work (primal heuristic), beyond a start allowance;
+    # 0 since the rounded continuous starts: on the --like budgets dives then found nothing
+    dive_share: float = 0.0
     dive_iters: int = 6  # multiplier steps per dive leaf
     dive_patience: int = 15  # dives pause after this many leaves without a better incumbent
     refines: int = 2  # continue an unconverged multiplier search this often before branching
@@ -220,7 +222,7 @@ class _Search:
         scale = max(1e3, abs(self.inc_obj)) if self.inc_ev else 1e4
         n_mu = len(ctx.ends) if ctx.rho0 is not None else 0
         y = np.concatenate([np.full(len(ctx.rows), 0.3 * scale), np.zeros(len(extra) + n_mu)])
-        groups = self.cfg.groups or (16 if any(s.block == "res_k1dwsek1" for s in sp.stages) else 32)
+        groups = self.cfg.groups or (24 if any(s.block == "res_k1dwsek1" for s in sp.stages) else 32)
         return _Node(ctx, box, y, self._d_mid(ctx, box), math.inf, groups, 0)
 
     def _blocks_rows(self, ctx: Context, box: Box) -> list:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from deepmad.solvers._bound import Context
+from deepmad.solvers._continuous import continuous_starts
 from deepmad.solvers._dual import minimise_dual
 from deepmad.solvers._local import depth_moves, local_search
 from deepmad.solvers.exact import ExactConfig, _Search
@@ -91,7 +92,7 @@ def test_dive_improves_a_poor_incumbent(make) -> None:
 
 
 def test_width_groups_default_to_16_for_se_spaces_else_32() -> None:
-    for make, groups in ((tiny_mobile, 16), (tiny_resnet, 32)):
+    for make, groups in ((tiny_mobile, 24), (tiny_resnet, 32)):
         problem = make(mode="reference")
         search = _Search(problem, ExactConfig())
         assert search.root(Context(problem, problem.space.resolutions[0])).groups == groups
@@ -110,3 +111,27 @@ def test_dive_pauses_after_patience_leaves_without_improvement() -> None:
         search.root_y[ctx.resolution] = np.full(len(ctx.rows) + len(ctx.ends), 1.0)
         search.dive([ctx])
         assert len(search.leaf_seen) == patience and search.inc == best
+
+
+@pytest.mark.parametrize("make", [tiny_resnet, tiny_mobile])
+def test_continuous_roundings_cover_the_nearest_rounding(make) -> None:
+    """Every floor/ceil rounding of the relaxation's depths is a start, the nearest one included."""
+    problem = make()
+    ctx = Context(problem, problem.space.resolutions[0])
+    nearest = continuous_starts(ctx, (3.0,))
+    every = continuous_starts(ctx, (3.0,), roundings=True)
+    assert len(nearest) == 1 and nearest[0] in every
+    assert len(set(every)) == len(every)
+    for d in every:  # the same widths and kernels, depths within one of the nearest rounding
+        assert [st[0] for st in d.stages] == [st[0] for st in nearest[0].stages]
+        assert all(abs(a[2] - b[2]) <= 1 for a, b in zip(d.stages, nearest[0].stages))
+
+
+def test_rounded_starts_give_an_incumbent_at_least_the_nearest_one() -> None:
+    problem = tiny_resnet()
+    ctx = Context(problem, problem.space.resolutions[0])
+    with_all = _Search(problem, ExactConfig(roundings=True))
+    with_all.start([ctx])
+    nearest = _Search(problem, ExactConfig(roundings=False))
+    nearest.start([ctx])
+    assert with_all.inc is not None and with_all.inc_obj >= nearest.inc_obj
