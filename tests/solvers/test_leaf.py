@@ -13,6 +13,7 @@ from deepmad.solvers import Design, DesignProblem
 from deepmad.solvers._bound import Context
 from deepmad.solvers._depthleaf import depth_leaf_bound
 from deepmad.solvers._leaf import solve_pairs
+from deepmad.solvers.exact import ExactConfig, _Search
 from tests.solvers.conftest import CASES, all_designs, case_problem, feasible_designs, root_box
 
 
@@ -95,3 +96,15 @@ def test_depth_leaf_bound_declines_what_it_does_not_model() -> None:
     box = root_box(ctx)
     box.depth = [(1, 1)] * len(box.depth)
     assert depth_leaf_bound(ctx, box, 0.0) is None
+
+
+@pytest.mark.parametrize("milp_time", [0.0, 0.3])
+def test_exact_solver_with_leaf_milps_equals_brute_force(milp_time: float) -> None:
+    """The search closes depth leaves by MILP (or not) and still returns the brute-force optimum."""
+    problem = _upper_only("mobile-reference")
+    truth = max(ev.objective for d in all_designs(problem) if (ev := problem.evaluate(d)).feasible)
+    search = _Search(problem, ExactConfig(gap=1e-9, time_limit=120, leaf_milp_time=milp_time))
+    r = search.run()
+    assert r.status == "optimal" and r.verified, r.message
+    assert r.objective == pytest.approx(truth, rel=1e-12) and r.dual_bound >= truth - 1e-9
+    assert (search.milps > 0) == (milp_time > 0)
