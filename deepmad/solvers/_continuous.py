@@ -117,14 +117,16 @@ def continuous_starts(ctx: Context, depths: tuple[float, ...] = (2.0, 6.0, 14.0)
     """Rounded local optima of the continuous relaxation, one per start (all-max kernels).
 
     ``roundings=True`` returns, per local optimum, every floor/ceil rounding of its real depths
-    (duplicates removed): the nearest rounding is often not the depth vector of the best designs
-    nearby, and local search rarely changes a depth once widths fill the budgets.
+    (one design per depth vector: starts that reach the same optimum add nothing): the nearest
+    rounding is often not the depth vector of the best designs nearby, and local search rarely
+    changes a depth once widths fill the budgets.
     """
     sp = ctx.space
     bounds, lin, n = _bounds_and_links(ctx)
     kernels = tuple(max(r.kernels) for r in sp.stages)
     model = _Model(ctx, kernels)
     out: list[Design] = []
+    seen: set[tuple[int, ...]] = set()
     final = sp.final_conv.values()[0] if sp.final_conv is not None else None
     for d in depths:
         z0 = np.array([(a + b) / 2 if i % 3 != 0 or i == 0 else min(max(d, a), b)
@@ -136,6 +138,9 @@ def continuous_starts(ctx: Context, depths: tuple[float, ...] = (2.0, 6.0, 14.0)
         choices = ([sorted({math.floor(L), math.ceil(L)}) for _, _, L in st] if roundings
                    else [[int(round(L))] for _, _, L in st])
         for ls in itertools.product(*choices):
+            if roundings and ls in seen:
+                continue
+            seen.add(ls)
             stages = tuple((int(round(c)), int(round(b)), int(L), k) for (c, b, _), L, k in zip(st, ls, kernels))
             design = Design(ctx.resolution, int(round(c0)), stages, final)
             if design not in out:

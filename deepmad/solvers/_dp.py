@@ -105,6 +105,8 @@ def best_b(w, q0, q1, q2, lo, hi, cap, step, extras, se_terms):
         oks.append(np.broadcast_to(mlo <= mhi, ms.shape))
     else:
         best_v, best_arg = _best_b_se(w, q0, q1, q2, lo, hi, step, se_terms)
+        if not extras:  # its values are exact (se(b) is linear on each class)
+            return best_v, best_arg
         cands.append(best_arg[None])
         oks.append((best_v > NEG / 2)[None])
     for e in extras:
