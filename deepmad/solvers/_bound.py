@@ -131,6 +131,7 @@ class Context:
         k0, cin = space.stem_kernel, space.in_channels
         self.T0 = self.f * (self.a1 * math.log(cin) + 2 * self.a2 * math.log(k0))
         self.LW0 = math.log(cin * k0 * k0)
+        self.coef_cache: dict = {}  # deepmad.solvers._dp._cost_coefficients per (stage, depths, kernels)
         self._constraints(problem)
 
     def _constraints(self, problem: DesignProblem) -> None:

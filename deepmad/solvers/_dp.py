@@ -326,11 +326,10 @@ def _cost_coefficients(ctx: Context, j: int, ds: np.ndarray, ks: np.ndarray, se:
     points and three values of b; cached on ``ctx`` per (stage, depths, kernels).
     """
     key = (j, tuple(np.ravel(ds)), tuple(np.ravel(ks)), se)
-    cache = ctx.__dict__.setdefault("_cost_coefficients", {})
-    if key not in cache:
-        cache[key] = _fit_cost_coefficients(ctx, j, ds, ks, se)
-        cache[key].flags.writeable = False
-    return cache[key]
+    if key not in ctx.coef_cache:
+        ctx.coef_cache[key] = _fit_cost_coefficients(ctx, j, ds, ks, se)
+        ctx.coef_cache[key].flags.writeable = False
+    return ctx.coef_cache[key]
 
 
 def _fit_cost_coefficients(ctx: Context, j: int, ds: np.ndarray, ks: np.ndarray, se: bool) -> np.ndarray:

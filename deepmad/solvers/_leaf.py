@@ -68,7 +68,9 @@ def solve_pairs(problem: DesignProblem, base: Design, pairs: list[list[tuple[int
     for j in range(J):
         first = with_pair(first, j, pairs[j][0])
     ev0 = problem.evaluate(first)
-    rows0 = [cv for cv in ev0.constraints if not _skip(problem, cv.name)]
+    # rows the MILP does not take from the evaluation: rho (its own rows) and resolution (fixed)
+    skip = {b.name for b in problem.budgets if b.quantity in ("rho", "resolution")}
+    rows0 = [cv for cv in ev0.constraints if cv.name not in skip]
     lw0 = log_width_prefixes(space, first, cfg, layout)
     r0 = min((b.upper for b in problem.budgets if b.quantity == "rho" and b.upper is not None), default=None)
 
@@ -79,7 +81,7 @@ def solve_pairs(problem: DesignProblem, base: Design, pairs: list[list[tuple[int
             ev = problem.evaluate(d)
             obj.append(ev.objective - ev0.objective)
             cost.append([cv.value - c0.value for cv, c0 in zip(
-                (cv for cv in ev.constraints if not _skip(problem, cv.name)), rows0)])
+                (cv for cv in ev.constraints if cv.name not in skip), rows0)])
             lws.append([w - w0 for (_, w), (_, w0) in zip(log_width_prefixes(space, d, cfg, layout), lw0)])
             owner.append(j)
     n = len(obj)
@@ -124,7 +126,3 @@ def solve_pairs(problem: DesignProblem, base: Design, pairs: list[list[tuple[int
         k += m
     return LeafResult("optimal", max(bound, ev0.objective - float(res.fun) + tol), design)
 
-
-def _skip(problem: DesignProblem, name: str) -> bool:
-    """Rows the MILP does not model: rho (its own rows) and resolution (fixed)."""
-    return any(b.name == name and b.quantity in ("rho", "resolution") for b in problem.budgets)

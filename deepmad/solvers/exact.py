@@ -44,7 +44,7 @@ from deepmad.solvers._depthleaf import depth_leaf_bound
 from deepmad.solvers._dp import BoundOut, dp_bound
 from deepmad.solvers._dpsum import block_range, dp_bound_sum
 from deepmad.solvers._dual import minimise_dual
-from deepmad.solvers._leaf import solve_pairs
+from deepmad.solvers._leaf import LeafResult, solve_pairs
 from deepmad.solvers._local import depth_moves, local_search, snap
 from deepmad.solvers.diagnose import diagnose, infeasibility_message
 from deepmad.solvers.fasteval import KIND_TERMS, depth_penalty
@@ -440,9 +440,10 @@ class _Search:
             kids.append(nb)
         return kids
 
-    def _bottlenecks(self, ctx: Context, box: Box, j: int) -> list[int]:
+    def _bottlenecks(self, ctx: Context, box: Box, j: int, c: int | None = None) -> list[int]:
+        """Stage j's allowed bottlenecks in the box at width ``c`` (default: the box's first width)."""
         lo, hi = box.bott[j]
-        c = int(box.widths[j + 1][0])
+        c = int(box.widths[j + 1][0]) if c is None else c
         return [b for b in ctx.space.bottleneck_values(j, c) if lo <= b <= hi]
 
     def _split_bottlenecks(self, ctx: Context, box: Box, out: BoundOut) -> list[Box]:
@@ -506,22 +507,30 @@ class _Search:
         box, ctx = node.box, node.ctx
         if any(a != b for a, b in box.depth) or any(len(w) != 1 for w in box.widths):
             return False
-        pairs = [[(k, b) for k in box.kernels[j] for b in self._bottlenecks(ctx, box, j)] for j in range(ctx.J)]
-        if not all(pairs):
+        res = self._solve_pairs(ctx, box, [int(v[0]) for v in box.widths], box.kernels)
+        if res is None:
             return True  # no allowed bottleneck: the box is empty
-        w = [int(v[0]) for v in box.widths]
-        base = Design(ctx.resolution, w[0], tuple((w[j + 1], pairs[j][0][1], box.depth[j][0], pairs[j][0][0])
-                                                  for j in range(ctx.J)), w[-1] if ctx.final else None)
-        t = time.perf_counter()
-        res = solve_pairs(self.problem, base, pairs)
-        self.leaf_time += time.perf_counter() - t
-        self.leaf_solves += 1
         if res.status == "unsolved":
             return False
         self.offer(res.design, search=True)
         if res.bound > self.threshold():
             self.pruned = max(self.pruned, res.bound)
         return True
+
+    def _solve_pairs(self, ctx: Context, box: Box, widths, kernels) -> LeafResult | None:
+        """:func:`solve_pairs` at the box's depths and the given widths (per unit) and kernel sets
+        (per stage), over the box's bottlenecks; None when a stage has no allowed bottleneck."""
+        pairs = [[(k, b) for k in kernels[j] for b in self._bottlenecks(ctx, box, j, widths[j + 1])]
+                 for j in range(ctx.J)]
+        if not all(pairs):
+            return None
+        base = Design(ctx.resolution, widths[0], tuple((widths[j + 1], pairs[j][0][1], box.depth[j][0], pairs[j][0][0])
+                                                       for j in range(ctx.J)), widths[-1] if ctx.final else None)
+        t = time.perf_counter()
+        res = solve_pairs(self.problem, base, pairs)
+        self.leaf_time += time.perf_counter() - t
+        self.leaf_solves += 1
+        return res
 
     def milp_leaf(self, node: _Node) -> bool:
         """Bound a box with fixed depths by its MILP (widths and kernels discrete); True if closed.
@@ -543,15 +552,9 @@ class _Search:
             return False
         self.milps += 1
         if out.widths is not None and out.kernels is not None:
-            w = out.widths
-            pairs = [[(out.kernels[j], b) for b in ctx.space.bottleneck_values(j, w[j + 1])
-                      if box.bott[j][0] <= b <= box.bott[j][1]] for j in range(ctx.J)]
-            if all(pairs):
-                base = Design(ctx.resolution, w[0], tuple((w[j + 1], pairs[j][0][1], depths[j], out.kernels[j])
-                                                          for j in range(ctx.J)), w[-1] if ctx.final else None)
-                t = time.perf_counter()
-                self.offer(solve_pairs(self.problem, base, pairs).design, search=True)
-                self.leaf_time += time.perf_counter() - t
+            res = self._solve_pairs(ctx, box, out.widths, [(k,) for k in out.kernels])
+            if res is not None:
+                self.offer(res.design, search=True)
         if out.status == "infeasible":
             return True
         if out.bound <= self.threshold():
