@@ -59,6 +59,7 @@ class BoundOut:
     groups: list[Groups]
     exact: bool  # every group a single width
     depth_through: list[dict[int, float]] | None = None  # per stage: best value with L_j = key
+    kernel_through: list[dict[int, float]] | None = None  # per stage: best value with kernel = key
 
 
 def _local_max_root(w: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
@@ -73,91 +74,99 @@ def _local_max_root(w: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray
     return np.where((disc >= 0) & (r >= 0) & np.isfinite(r), r, np.inf)
 
 
+def _concave_root(w2: np.ndarray, w8: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
+    """:func:`_local_max_root` when ``w >= 0`` and ``c2 <= 0`` (then the discriminant is >= 0).
+
+    ``w2 = 2 w`` and ``w8 = 8 w`` are passed in, as callers reuse them.
+    """
+    den = np.sqrt(c1 * c1 - c2 * w8) - c1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, w2 / den, np.inf)
+
+
 def best_b(w, q0, q1, q2, lo, hi, cap, step, extras, se_terms):
     """Exact max over the allowed bottlenecks of ``w ln b + q0 + q1 b + q2 b^2 (+ SE terms)``.
 
     Candidates: the grid interval's ends and the grid points around the local maximiser
     (the function is unimodal up to a convex tail); with SE, per residue class of b modulo
-    ``lcm(step, 64)`` on which ``se(b)`` is linear, plus every grid point below 64; plus extras.
-    All candidates are stacked on a leading axis and scored in one vectorised pass.
+    ``lcm(step, 64)`` on which ``se(b)`` is linear, plus every grid point below 64
+    (:func:`_best_b_se`); then each extra value allowed by ``cap``.
 
     Returns:
         (best value, argmax b) arrays; NEG where no b is allowed.
     """
-    shape = np.broadcast(w, q0, q1, q2, lo, hi).shape
-    cands, oks = [], []
-    if se_terms is None and not extras and np.all(q2 <= 0):  # concave: two neighbours suffice
+    if se_terms is not None:
+        best, arg = _best_b_se(w, q0, q1, q2, lo, hi, step, se_terms)
+    else:
         mlo, mhi = np.ceil(lo / step), np.floor(hi / step)
         r = np.minimum(_local_max_root(w, q1, q2) / step, mhi)
-        ba, bb = np.clip(np.floor(r), mlo, mhi) * step, np.clip(np.ceil(r), mlo, mhi) * step
-        va = w * np.log(np.maximum(ba, 1.0)) + q0 + q1 * ba + q2 * ba * ba
-        vb = w * np.log(np.maximum(bb, 1.0)) + q0 + q1 * bb + q2 * bb * bb
-        ok = mlo <= mhi
-        return np.where(ok, np.maximum(va, vb), NEG), np.where(vb > va, bb, ba)
-    if se_terms is None:
-        mlo, mhi = np.ceil(lo / step), np.floor(hi / step)
-        r = _local_max_root(w, q1, q2) / step
-        # concave case: the clipped grid neighbours of the maximiser suffice (they cover the ends)
-        pts = (np.floor(r), np.ceil(r)) if np.all(q2 <= 0) else (mlo, mhi, np.floor(r), np.ceil(r))
-        ms = np.stack(np.broadcast_arrays(*pts))
-        ms = np.clip(np.where(np.isfinite(ms), ms, mhi), mlo, mhi)
-        cands.append(ms * step)
-        oks.append(np.broadcast_to(mlo <= mhi, ms.shape))
-    else:
-        best_v, best_arg = _best_b_se(w, q0, q1, q2, lo, hi, step, se_terms)
-        if not extras:  # its values are exact (se(b) is linear on each class)
-            return best_v, best_arg
-        cands.append(best_arg[None])
-        oks.append((best_v > NEG / 2)[None])
+        if np.all(q2 <= 0):  # concave: the clipped grid neighbours of the maximiser suffice
+            ba, bb = np.clip(np.floor(r), mlo, mhi) * step, np.clip(np.ceil(r), mlo, mhi) * step
+            va = w * np.log(np.maximum(ba, 1.0)) + q0 + q1 * ba + q2 * ba * ba
+            vb = w * np.log(np.maximum(bb, 1.0)) + q0 + q1 * bb + q2 * bb * bb
+            best, arg = np.where(mlo <= mhi, np.maximum(va, vb), NEG), np.where(vb > va, bb, ba)
+        else:  # and the interval's ends
+            ms = np.stack(np.broadcast_arrays(mlo, mhi, np.floor(r), np.ceil(r)))
+            bs = np.clip(ms, mlo, mhi) * step
+            val = np.where(mlo <= mhi, w * np.log(np.maximum(bs, 1.0)) + q0 + q1 * bs + q2 * bs * bs, NEG)
+            i = val.argmax(0)[None]
+            best, arg = np.take_along_axis(val, i, 0)[0], np.take_along_axis(bs, i, 0)[0]
     for e in extras:
-        cands.append(np.full((1,) + shape, float(e)))
-        oks.append(np.broadcast_to(float(e) <= cap, (1,) + shape))
-    b = np.concatenate(cands)
-    val = w * np.log(np.maximum(b, 1.0)) + q0 + q1 * b + q2 * b * b
-    if se_terms is not None:
-        n, beta, gamma = se_terms
-        val = val + n * se_of(b) * (beta * b + gamma)
-    val = np.where(np.concatenate(oks), val, NEG)
-    i = val.argmax(0)
-    return np.take_along_axis(val, i[None], 0)[0], np.take_along_axis(b, i[None], 0)[0]
+        e = float(e)
+        v = w * math.log(max(e, 1.0)) + q0 + (q1 + q2 * e) * e
+        if se_terms is not None:
+            n, beta, gamma = se_terms
+            v = v + n * float(se_of(e)) * (beta * e + gamma)
+        better = (v > best) & (e <= cap)
+        best, arg = np.where(better, v, best), np.where(better, e, arg)
+    return best, arg
 
 
 def _best_b_se(w, q0, q1, q2, lo, hi, step, se_terms):
     """Exact max over the grid of ``w ln b + q(b) + n se(b) (beta b + gamma)``, class by class.
 
-    Classes that no cell can reach (e.g. ``b < 64`` when every cell's interval starts above) are
-    skipped; within a class the candidates are the clipped grid neighbours of the local maximiser
-    (and the interval ends where the quadratic is convex).
+    On each residue class ``se(b) = a2 b + a0`` (:func:`_se_classes`), so the function is
+    ``w ln b + c0 + c1 b + c2 b^2`` there; its candidates are the two grid points of the class
+    around the local maximiser, clipped to the class's interval (and the interval ends where the
+    quadratic is convex). Classes that no cell can reach (e.g. ``b < 64`` when every cell's
+    interval starts above) are skipped.
     """
     n, beta, gamma = se_terms
     shape = np.broadcast(w, q0, q1, q2, lo, hi).shape
     best_v, best_b = np.full(shape, NEG), np.zeros(shape)
     lo_min, hi_max = float(np.min(lo)), float(np.max(hi))
     nbeta, ngamma = n * beta, n * gamma
-    for per, r0, bmin, bmax, delta, const in _se_classes(step):
+    w = np.broadcast_to(w, shape)
+    w2, w8 = 2.0 * w, 8.0 * w
+    w_pos = bool(np.all(w >= 0))
+    for per, r0, bmin, bmax, a2, a0 in _se_classes(step):
         if max(lo_min, bmin) > min(hi_max, bmax):
             continue
-        a2, a0 = (0.25, delta) if math.isnan(const) else (0.0, const)  # se = a2 b + a0 on the class
         c2 = q2 + nbeta * a2 if a2 else q2
         c1 = q1 + (nbeta * a0 + ngamma * a2)
-        c0 = q0 + ngamma * a0
         klo = np.ceil((np.maximum(lo, bmin) - r0) / per)  # these depend on the widths only
         khi = np.floor((np.minimum(hi, bmax) - r0) / per)
-        off = np.where(klo <= khi, 0.0, NEG)
-        root = np.minimum((_local_max_root(w, c1, c2) - r0) / per, khi)
-        pts = (np.floor(root), np.ceil(root)) + ((klo, khi) if np.any(c2 > 0) else ())
+        c0 = q0 + (ngamma * a0 + np.where(klo <= khi, 0.0, NEG))
+        if w_pos and np.all(c2 <= 0):
+            root = _concave_root(w2, w8, c1, c2)
+            kf = np.floor(np.fmin(root * (1.0 / per) - r0 / per, khi))
+            pts = (kf, kf + 1.0)
+        else:
+            root = np.minimum((_local_max_root(w, c1, c2) - r0) / per, khi)
+            pts = (np.floor(root), np.ceil(root), klo, khi)
         for kk in pts:
             bc = np.clip(kk, klo, khi) * per + r0
-            v = w * np.log(np.maximum(bc, 1.0)) + c0 + (c1 + c2 * bc) * bc + off
+            with np.errstate(divide="ignore", invalid="ignore"):  # empty cells: NEG anyway
+                v = w * np.log(bc) + c0 + (c1 + c2 * bc) * bc
             better = v > best_v
-            best_v = np.where(better, v, best_v)
+            best_v = np.fmax(best_v, v)
             best_b = np.where(better, bc, best_b)
     return best_v, best_b
 
 
 @functools.cache
 def _se_classes(step: int) -> tuple[tuple[float, ...], ...]:
-    """Rows (period, residue, b_min, b_max, delta, const) on which se(b) = b/4 + delta, or = const.
+    """Rows (period, residue, b_min, b_max, a2, a0) on which se(b) = a2 b + a0.
 
     se(b) = max(1, round(b/4) // 8) * 8 is 8 for b < 64 and, for b >= 64 on the grid, linear on
     residue classes modulo lcm(step, 32) (lcm(step, 64) when 4 does not divide the step, so that
@@ -168,7 +177,7 @@ def _se_classes(step: int) -> tuple[tuple[float, ...], ...]:
     rows = [(float(step), 0.0, float(step), float(_SE_LINEAR_FROM - 1), 0.0, 8.0)]
     for r0 in range(0, period, step):
         rows.append((float(period), float(r0), float(_SE_LINEAR_FROM), math.inf,
-                     8 * (round(r0 / 4) // 8) - r0 / 4.0, math.nan))
+                     0.25, 8 * (round(r0 / 4) // 8) - r0 / 4.0))
     return tuple(rows)
 
 
@@ -250,7 +259,8 @@ def _stage_table(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, g
 
     The maximum over the kernels and the two depth endpoints (the relaxation is affine in the
     depth for fixed widths, kernel and bottleneck, so an endpoint attains the maximum).
-    Returns (value, kernel, depth, bottleneck), each of shape (P, C).
+    Returns (value, kernel, depth, bottleneck), each of shape (P, C), and the value per kernel,
+    of shape (K, P, C).
     """
     lo, hi = box.depth[j]
     depths = sorted({lo, hi})
@@ -262,7 +272,7 @@ def _stage_table(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, g
     bb = np.take_along_axis(arg.reshape(flat.shape), i[None], 0)[0]
     kk = np.array(box.kernels[j])[i // shape[1]]
     dd = np.array(depths, float)[i % shape[1]]
-    return best, kk, dd, bb
+    return best, kk, dd, bb, val.max(1) if shape[0] > 1 else best[None]
 
 
 def stage_values(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, gc: Groups,
@@ -305,9 +315,12 @@ def _cell_values(ctx: Context, j: int, box: Box, rel: _Relaxation, cp_lo, cp_hi,
         q0 = q0 - np.where(same, sum(o * v for o, v in zip(neg, _proj_costs(ctx, j, np.maximum(cp_lo, c_lo)))), 0.0)
     lcp, lc, lk = np.log(cp_hi), np.log(c_hi), np.log(ks)
     pool = om[2] * _dw_pool(ctx, j, cp_hi) if om[2] > 0 else 0.0
-    base = (rel.m_u[u] * f * (a1 * (lcp + (ds - 1) * lc) + ds * a2 * nk * lk)
-            + rel.mu_u[u] * (lcp + (ds - 1) * lc + ds * nk * lk)
-            + (om[4] - rel.tau_u[u]) * nl * ds - rel.pen_slope[j] * ds + pool)
+    # m f (a1 (ln c_prev + (L - 1) ln c) + L a2 nk ln k) + mu (ln c_prev + (L - 1) ln c + L nk ln k)
+    # + (om_layers - tau) nl L - pen L + pool, grouped by factor so full-size arrays are few
+    per_log_c = rel.m_u[u] * f * a1 + rel.mu_u[u]
+    per_block = (ds * ((rel.m_u[u] * f * a2 + rel.mu_u[u]) * nk * lk
+                       + (om[4] - rel.tau_u[u]) * nl - rel.pen_slope[j]))  # (K, D, 1)
+    base = per_block + (per_log_c * lcp + pool + (ds - 1) * (per_log_c * lc))
     w = np.broadcast_to(ds * nb * (rel.m_u[u] * f * a1 + rel.mu_u[u]), shape)
     se_terms = (ds, sum(o * bg[0] for o, bg in zip(om, SE_COST_TERMS)),
                 sum(o * bg[1] for o, bg in zip(om, SE_COST_TERMS))) if se else None
@@ -344,9 +357,9 @@ def _fit_cost_coefficients(ctx: Context, j: int, ds: np.ndarray, ks: np.ndarray,
 
 
 def _bilinear(coef: np.ndarray, cp: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Evaluate (3, 4, K, D) monomial coefficients on N cells -> (3, K, D, N)."""
-    e = (..., None)
-    return coef[:, 0][e] + coef[:, 1][e] * cp + coef[:, 2][e] * c + coef[:, 3][e] * (cp * c)
+    """Evaluate (3, 4, K, D) monomial coefficients on N cells -> (3, K, D, N) (one matrix product)."""
+    mono = np.stack([np.ones_like(cp), cp, c, cp * c])  # (4 monomials, N)
+    return np.tensordot(coef, mono, axes=([1], [0]))
 
 
 def _has_indicator(ctx: Context, j: int) -> bool:
@@ -447,6 +460,9 @@ def dp_bound(ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.nda
         bwd.insert(0, (phis[u - 1] + (own[u] + bwd[0])[None, :]).max(1))
     value = float(fwd[-1].max()) + rel.const
     through = [a + b + rel.const for a, b in zip(fwd, bwd)]
+    # best value through each kernel of stage j: fwd into c_prev + phi_j(k) + own and bwd from c
+    kernel_through = [dict(zip(box.kernels[j], (fwd[j][None, :, None] + t[4] + (own[j + 1] + bwd[j + 1])[None, None, :])
+                               .max((1, 2)) + rel.const)) for j, t in enumerate(tables)]
     idx = [0] * len(groups)
     idx[-1] = int(fwd[-1].argmax())
     for u in range(len(groups) - 1, 0, -1):
@@ -461,7 +477,7 @@ def dp_bound(ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.nda
     sub, depths = _subgradient(ctx, rel, groups, idx, choice, lam, mu, d0)
     exact = all(len(g.lo) == len(w) for g, w in zip(groups, box.widths))
     probes = _depth_through(ctx, box, rel, groups, fwd, bwd, own) if probe_depths else None
-    return BoundOut(value, design, sub, depths, through, groups, exact, probes)
+    return BoundOut(value, design, sub, depths, through, groups, exact, probes, kernel_through)
 
 
 def _subgradient(ctx: Context, rel: _Relaxation, groups, idx, choice, lam, mu, d0):

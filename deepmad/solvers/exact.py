@@ -369,21 +369,38 @@ class _Search:
         return True
 
     def filter(self, node: _Node, out: BoundOut) -> bool:
-        """Drop width groups that cannot beat the incumbent by more than the gap; False if one empties."""
+        """Drop width groups and kernels that cannot beat the incumbent by more than the gap.
+
+        False if a domain empties (the node is then pruned). Values are matched to the box by
+        width and kernel values, not positions: ``out`` may come from an earlier evaluation of a
+        larger box (a continued multiplier search keeps its best payload), whose bounds still hold
+        for every design of the current box.
+        """
         thr = self.threshold()
         if not math.isfinite(thr):
             return True
+        for j, through in enumerate(out.kernel_through or []):
+            ks = node.box.kernels[j]
+            dropped = [through[k] for k in ks if through[k] < thr]
+            if not dropped:
+                continue
+            self.pruned = max(self.pruned, max(dropped))
+            if len(dropped) == len(ks):
+                return False
+            node.box.kernels[j] = tuple(k for k in ks if through[k] >= thr)
         for u, (g, t) in enumerate(zip(out.groups, out.through)):
             drop = t < thr
             if not drop.any():
                 continue
             self.pruned = max(self.pruned, float(t[drop].max()))
-            keep = np.ones(len(node.box.widths[u]), bool)
-            for a, b in zip(g.start[drop], g.stop[drop]):
-                keep[a:b] = False
+            w = node.box.widths[u]
+            marks = np.zeros(len(w) + 1, int)  # +1 where a dropped group's range starts, -1 past its end
+            np.add.at(marks, np.searchsorted(w, g.lo[drop], "left"), 1)
+            np.add.at(marks, np.searchsorted(w, g.hi[drop], "right"), -1)
+            keep = np.cumsum(marks[:-1]) == 0
             if not keep.any():
                 return False
-            node.box.widths[u] = node.box.widths[u][keep]
+            node.box.widths[u] = w[keep]
         return True
 
     def children(self, node: _Node, out: BoundOut) -> list[_Node]:
