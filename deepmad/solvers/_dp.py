@@ -111,12 +111,12 @@ def best_b(w, q0, q1, q2, lo, hi, cap, step, extras, se_terms):
             val = np.where(mlo <= mhi, w * np.log(np.maximum(bs, 1.0)) + q0 + q1 * bs + q2 * bs * bs, NEG)
             i = val.argmax(0)[None]
             best, arg = np.take_along_axis(val, i, 0)[0], np.take_along_axis(bs, i, 0)[0]
-    for e in extras:
-        e = float(e)
-        v = w * math.log(max(e, 1.0)) + q0 + (q1 + q2 * e) * e
+    for e in extras:  # a value, or an array of them (NaN: none)
+        e = np.asarray(e, float)
+        v = w * np.log(np.maximum(e, 1.0)) + q0 + (q1 + q2 * e) * e
         if se_terms is not None:
             n, beta, gamma = se_terms
-            v = v + n * float(se_of(e)) * (beta * e + gamma)
+            v = v + n * se_of(e) * (beta * e + gamma)
         better = (v > best) & (e <= cap)
         best, arg = np.where(better, v, best), np.where(better, e, arg)
     return best, arg
@@ -262,9 +262,12 @@ def _stage_table(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, g
     Returns (value, kernel, depth, bottleneck), each of shape (P, C), and the value per kernel,
     of shape (K, P, C).
     """
-    lo, hi = box.depth[j]
-    depths = sorted({lo, hi})
-    val, arg = stage_values(ctx, j, box, rel, gp, gc, depths)
+    depths = sorted(set(box.depth[j]))
+    return _table(box, j, depths, *stage_values(ctx, j, box, rel, gp, gc, depths))
+
+
+def _table(box: Box, j: int, depths: list[int], val: np.ndarray, arg: np.ndarray):
+    """:func:`_stage_table` from stage j's values and argmax b per (kernel, depth, cell)."""
     shape = val.shape
     flat = val.reshape(-1, *shape[2:])
     i = flat.argmax(0)
@@ -283,18 +286,92 @@ def stage_values(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, g
     and D = ``depths``; NEG where the cell is empty (``c_prev > c`` with non-decreasing widths:
     those cells are not scored at all).
     """
-    full = (len(box.kernels[j]), len(depths), len(gp.lo), len(gc.lo))
-    pi, ci = np.nonzero(gp.lo[:, None] <= gc.hi[None, :]) if ctx.space.nondecreasing else np.indices(full[2:]).reshape(2, -1)
-    val, arg = np.full(full, NEG), np.zeros(full)
-    if len(pi):
-        v, b = _cell_values(ctx, j, box, rel, gp.lo[pi], gp.hi[pi], gc.lo[ci], gc.hi[ci], depths)
-        val[:, :, pi, ci], arg[:, :, pi, ci] = v, b
-    return val, arg
+    return stages_values(ctx, box, rel, [(j, gp, gc, depths)])[0]
 
 
-def _cell_values(ctx: Context, j: int, box: Box, rel: _Relaxation, cp_lo, cp_hi, c_lo, c_hi,
-                 depths: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`stage_values` on a list of N (c_prev group, c group) cells: arrays (K, D, N)."""
+def stages_values(ctx: Context, box: Box, rel: _Relaxation,
+                  stages: list[tuple[int, Groups, Groups, list[int]]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`stage_values` of several stages ``(j, gp, gc, depths)``, their bottleneck problems
+    solved together (:func:`_solve_cells`)."""
+    fulls, cells, problems = [], [], []
+    for j, gp, gc, depths in stages:
+        full = (len(box.kernels[j]), len(depths), len(gp.lo), len(gc.lo))
+        pi, ci = (np.nonzero(gp.lo[:, None] <= gc.hi[None, :]) if ctx.space.nondecreasing
+                  else np.indices(full[2:]).reshape(2, -1))
+        fulls.append(full)
+        cells.append((pi, ci))
+        if len(pi):
+            problems.append(_cell_problem(ctx, j, box, rel, gp.lo[pi], gp.hi[pi], gc.lo[ci], gc.hi[ci], depths))
+    solved = iter(_solve_cells(problems))
+    out = []
+    for full, (pi, ci) in zip(fulls, cells):
+        val, arg = np.full(full, NEG), np.zeros(full)
+        if len(pi):
+            val[:, :, pi, ci], arg[:, :, pi, ci] = next(solved)
+        out.append((val, arg))
+    return out
+
+
+@dataclass
+class _Cells:
+    """One stage's bottleneck problems (:func:`best_b`'s arguments) on cells of shape (K, D, N)."""
+
+    shape: tuple[int, int, int]
+    w: np.ndarray
+    q0: np.ndarray
+    q1: np.ndarray
+    q2: np.ndarray
+    lo: np.ndarray  # (N,)
+    hi: np.ndarray
+    cap: np.ndarray
+    step: int
+    extras: tuple
+    se_terms: tuple | None
+
+
+def _solve_cells(problems: list[_Cells]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`best_b` of each problem, as (value, argmax b) of its shape.
+
+    Problems with the same grid step and SE kind are flattened into one vector and solved in one
+    pass: at these sizes numpy's per-call overhead, not the arithmetic, dominates a bound
+    evaluation. Extras are padded with NaN (never chosen) to a common count.
+    """
+    out: list = [None] * len(problems)
+    kinds: dict[tuple, list[int]] = {}
+    for i, pr in enumerate(problems):
+        kinds.setdefault((pr.step, pr.se_terms is None), []).append(i)
+    for idx in kinds.values():
+        ps = [problems[i] for i in idx]
+        if len(ps) == 1:
+            pr = ps[0]
+            val, arg = best_b(pr.w, pr.q0, pr.q1, pr.q2, pr.lo, pr.hi, pr.cap, pr.step, pr.extras, pr.se_terms)
+            out[idx[0]] = (val, np.broadcast_to(arg, val.shape))
+            continue
+        n_ex = max(len(pr.extras) for pr in ps)
+        extras = [_flat(ps, lambda pr, i=i: float(pr.extras[i]) if i < len(pr.extras) else np.nan) for i in range(n_ex)]
+        se_terms = None if ps[0].se_terms is None else tuple(_flat(ps, lambda pr, i=i: pr.se_terms[i]) for i in range(3))
+        val, arg = best_b(*(_flat(ps, lambda pr, f=f: getattr(pr, f)) for f in ("w", "q0", "q1", "q2", "lo", "hi", "cap")),
+                          ps[0].step, extras, se_terms)
+        ends = np.cumsum([math.prod(pr.shape) for pr in ps])[:-1]
+        for i, pr, v, a in zip(idx, ps, np.split(val, ends), np.split(arg, ends)):
+            out[i] = (v.reshape(pr.shape), a.reshape(pr.shape))
+    return out
+
+
+def _flat(problems: list[_Cells], get) -> np.ndarray:
+    """``get(problem)`` broadcast to each problem's shape, concatenated flat (one copy)."""
+    sizes = [math.prod(pr.shape) for pr in problems]
+    out = np.empty(sum(sizes))
+    start = 0
+    for pr, n in zip(problems, sizes):
+        out[start:start + n].reshape(pr.shape)[...] = get(pr)
+        start += n
+    return out
+
+
+def _cell_problem(ctx: Context, j: int, box: Box, rel: _Relaxation, cp_lo, cp_hi, c_lo, c_hi,
+                  depths: list[int]) -> _Cells:
+    """Stage j's bottleneck problems on a list of N (c_prev group, c group) cells, (K, D, N)."""
     rng = ctx.space.stages[j]
     nl, nb, nk, _ = KIND_TERMS[rng.block]
     om, u = rel.omega, j + 1
@@ -307,7 +384,8 @@ def _cell_values(ctx: Context, j: int, box: Box, rel: _Relaxation, cp_lo, cp_hi,
     se = rng.block == "res_k1dwsek1"
     coef = _cost_coefficients(ctx, j, ds[..., 0], ks[..., 0], se)  # (4 quantities, 3 powers of b, 4 monomials, K, D)
     neg, pos = np.minimum(om[:4], 0.0), np.maximum(om[:4], 0.0)
-    wl, wh = np.tensordot(neg, coef, 1), np.tensordot(pos, coef, 1)  # (3, 4, K, D)
+    flat_coef = coef.reshape(4, -1)
+    wl, wh = (neg @ flat_coef).reshape(coef.shape[1:]), (pos @ flat_coef).reshape(coef.shape[1:])  # (3, 4, K, D)
     qs = _bilinear(wl, cp_lo, c_lo) + (_bilinear(wh, cp_hi, c_hi) if np.any(pos) else 0.0)
     q0, q1, q2 = np.broadcast_to(qs[0], shape), np.broadcast_to(qs[1], shape), qs[2]
     if _has_indicator(ctx, j):  # no projection when c_in == c: lower the cost where that can happen
@@ -324,8 +402,7 @@ def _cell_values(ctx: Context, j: int, box: Box, rel: _Relaxation, cp_lo, cp_hi,
     w = np.broadcast_to(ds * nb * (rel.m_u[u] * f * a1 + rel.mu_u[u]), shape)
     se_terms = (ds, sum(o * bg[0] for o, bg in zip(om, SE_COST_TERMS)),
                 sum(o * bg[1] for o, bg in zip(om, SE_COST_TERMS))) if se else None
-    val, arg = best_b(w, base + q0, q1, q2, blo, bhi, cap, step, extras, se_terms)
-    return val, np.broadcast_to(arg, val.shape)
+    return _Cells(shape, w, base + q0, q1, q2, blo, bhi, cap, step, extras, se_terms)
 
 
 _PROBES = np.array([[1.0, 2.0], [1.0, 3.0], [2.0, 3.0], [2.0, 5.0]])  # (c_in, c) with c_in != c
@@ -359,7 +436,7 @@ def _fit_cost_coefficients(ctx: Context, j: int, ds: np.ndarray, ks: np.ndarray,
 def _bilinear(coef: np.ndarray, cp: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Evaluate (3, 4, K, D) monomial coefficients on N cells -> (3, K, D, N) (one matrix product)."""
     mono = np.stack([np.ones_like(cp), cp, c, cp * c])  # (4 monomials, N)
-    return np.tensordot(coef, mono, axes=([1], [0]))
+    return (np.moveaxis(coef, 1, -1).reshape(-1, 4) @ mono).reshape(coef.shape[0], *coef.shape[2:], len(cp))
 
 
 def _has_indicator(ctx: Context, j: int) -> bool:
@@ -448,7 +525,9 @@ def dp_bound(ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.nda
     groups = [make_groups(w, max_groups) for w in box.widths]
     rel = _Relaxation(ctx, box, lam, mu, d0, groups)
     stem, final, own = _unit_values(ctx, rel, groups)
-    tables = [_stage_table(ctx, j, box, rel, groups[j], groups[j + 1]) for j in range(ctx.J)]
+    depths = [sorted(set(box.depth[j])) for j in range(ctx.J)]
+    values = stages_values(ctx, box, rel, [(j, groups[j], groups[j + 1], depths[j]) for j in range(ctx.J)])
+    tables = [_table(box, j, depths[j], *va) for j, va in enumerate(values)]
     phis = [t[0] for t in tables] + ([final] if final is not None else [])
     fwd, ptr = [stem + own[0]], []
     for u in range(1, len(groups)):

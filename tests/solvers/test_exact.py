@@ -12,7 +12,8 @@ from deepmad.cost import count_network
 from deepmad.scores.entropy import ScoreConfig
 from deepmad.solvers import LIKE_PRESETS, Budget, ExactSolver, like
 from deepmad.solvers._bound import Context, min_std, min_std_point, penalty_tangent
-from deepmad.solvers._dp import dp_bound
+from deepmad.solvers._dp import BoundOut, dp_bound, make_groups
+from deepmad.solvers.exact import ExactConfig, _Node, _Search
 from deepmad.spec import get_preset
 from tests.solvers.conftest import (
     CASES,
@@ -171,3 +172,65 @@ def test_like_presets_beat_the_published_structure(name: str) -> None:
     assert r.dual_bound >= r.objective
     if name == "deepmad_r18":
         assert not published.feasible  # its code-counted FLOPs exceed 1.82e9 (§5.2)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_kernel_through_covers_every_design_with_that_kernel(case: str) -> None:
+    """The best relaxation value through kernel k of stage j (what kernel filtering compares with
+    the incumbent) is at least the objective of every feasible design of the box using k there,
+    and the best kernel of each stage carries the bound itself."""
+    problem = case_problem(case)
+    feasible = feasible_designs(case)
+    rng = np.random.default_rng(5)
+    checked = 0
+    for _ in range(6):
+        for res in problem.space.resolutions:
+            ctx = Context(problem, res)
+            box = root_box(ctx)
+            box.depth = [tuple(sorted(int(x) for x in rng.integers(s.depth[0], s.depth[1] + 1, 2)))
+                         for s in problem.space.stages]
+            inside = [(d, o) for d, o in feasible if d.resolution == res
+                      and all(a <= st[2] <= b for st, (a, b) in zip(d.stages, box.depth))]
+            scale = max((abs(o) for _, o in inside), default=1.0)
+            lam = rng.uniform(0, 3 * scale, len(ctx.rows))
+            mu = rng.uniform(0, 50, len(ctx.ends))
+            d0 = rng.uniform(1, 40, len(ctx.ends))
+            out = dp_bound(ctx, box, lam, mu, d0, max_groups=3)
+            assert out.kernel_through is not None
+            for j, through in enumerate(out.kernel_through):
+                assert sorted(through) == sorted(box.kernels[j])
+                assert max(through.values()) == pytest.approx(out.value, rel=1e-9, abs=1e-9)
+            for d, o in inside:
+                for j, st in enumerate(d.stages):
+                    assert out.kernel_through[j][st[3]] >= o - 1e-6
+                    checked += 1
+    assert checked > 0
+
+
+def test_filter_matches_an_earlier_payload_by_value() -> None:
+    """Filtering with the payload of an earlier, larger box (a continued multiplier search keeps
+    its best evaluation) drops exactly the widths and kernels whose values it rules out."""
+    problem = tiny_mobile(mode="reference")
+    search = _Search(problem, ExactConfig(gap=0.0))
+    best, obj = _truth("mobile-reference")
+    search.inc, search.inc_ev = best, problem.evaluate(best)
+    ctx = Context(problem, best.resolution)
+    old = root_box(ctx)
+    old.widths[0] = np.arange(8, 72, 8)  # 8 widths in 4 groups of 2: [8,16] [24,32] [40,48] [56,64]
+    old.kernels[0] = (3, 5, 7)
+    groups = [make_groups(w, 4) for w in old.widths]
+    through = [np.full(len(g.lo), obj + 1.0) for g in groups]
+    through[0] = np.array([obj + 1.0, obj - 1.0, obj + 1.0, obj - 2.0])  # rule out 24-32 and 56-64
+    kernels = [{k: obj + 1.0 for k in ks} for ks in old.kernels]
+    kernels[0] = {3: obj + 1.0, 5: obj - 1.0, 7: obj + 1.0}
+    out = BoundOut(obj + 1.0, None, np.zeros(0), np.zeros(0), through, groups, False, kernel_through=kernels)
+    node_box = old.copy()
+    node_box.widths[0] = np.array([8, 24, 40, 48, 64])  # an earlier filter removed 16, 32 and 56
+    node_box.kernels[0] = (5, 7)
+    node = _Node(ctx, node_box, np.zeros(len(ctx.rows)), np.ones(len(ctx.ends)), obj + 1.0, 4, 0)
+    assert search.filter(node, out)
+    assert node.box.widths[0].tolist() == [8, 40, 48]
+    assert node.box.kernels[0] == (7,)
+    assert search.pruned == pytest.approx(obj - 1.0)
+    node.box.kernels[0] = (5,)  # every kernel left is ruled out: the node is pruned
+    assert not search.filter(node, out)
