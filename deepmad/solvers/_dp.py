@@ -181,6 +181,16 @@ def _se_classes(step: int) -> tuple[tuple[float, ...], ...]:
     return tuple(rows)
 
 
+def _remembered(memo: dict | None, key, make):
+    """``make()``, kept in ``memo`` under ``key`` (bound evaluations of one box at other multipliers
+    reuse everything that does not depend on them); no memo: always made."""
+    if memo is None:
+        return make()
+    if key not in memo:
+        memo[key] = make()
+    return memo[key]
+
+
 def _pick(omega: np.ndarray, lo: tuple, hi: tuple) -> list:
     """Per base quantity: the low value where its price is <= 0, else the high value."""
     return [lv if om <= 0 else hv for om, lv, hv in zip(omega, lo, hi)]
@@ -194,16 +204,10 @@ class _Relaxation:
     """
 
     def __init__(self, ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.ndarray,
-                 groups: list[Groups], constant_penalty: bool = True) -> None:
+                 groups: list[Groups], constant_penalty: bool = True, memo: dict | None = None) -> None:
         self.omega, self.hp, self.hm, const_l = ctx.prices(lam)
         n_s, n_u = len(ctx.ends), len(groups)
-        m_hi = np.array([math.log(groups[e].hi.max()) for e in ctx.ends]) + ctx.ls2
-        layers = [1] + [KIND_TERMS[s.block][0] * d[0] for s, d in zip(ctx.space.stages, box.depth)]
-        d_lo = np.cumsum(layers + ([1] if ctx.final else []))[list(ctx.ends)]
-        s_lo = _min_sums(ctx, box)
-        if ctx.rho0 is not None and ctx.a1 == ctx.a2:
-            s_lo = np.maximum(s_lo, [ctx.f * ctx.a1 * g_rho(d, ctx.rho0) for d in d_lo])
-        s_lo = np.maximum(s_lo, 0.0)
+        m_hi, s_lo = _remembered(memo, "sums", lambda: _box_sums(ctx, box, groups))
         al = ctx.alpha
         self.m_u = np.array([float(np.sum(al[ctx.unit_stage[u]:] * m_hi[ctx.unit_stage[u]:])) for u in range(n_u)])
         self.mu_u = np.array([float(mu[ctx.unit_stage[u]:].sum()) for u in range(n_u)])
@@ -221,6 +225,17 @@ class _Relaxation:
             const -= q - float(np.dot(grad, point))
             self.pen_slope[list(ctx.pen_idx)] = grad
         self.const = const
+
+
+def _box_sums(ctx: Context, box: Box, groups: list[Groups]) -> tuple[np.ndarray, np.ndarray]:
+    """Per score stage: ln(largest C_s) + ln r_s^2, and a lower bound of the prefix sum S_s."""
+    m_hi = np.array([math.log(groups[e].hi.max()) for e in ctx.ends]) + ctx.ls2
+    layers = [1] + [KIND_TERMS[s.block][0] * d[0] for s, d in zip(ctx.space.stages, box.depth)]
+    d_lo = np.cumsum(layers + ([1] if ctx.final else []))[list(ctx.ends)]
+    s_lo = _min_sums(ctx, box)
+    if ctx.rho0 is not None and ctx.a1 == ctx.a2:
+        s_lo = np.maximum(s_lo, [ctx.f * ctx.a1 * g_rho(d, ctx.rho0) for d in d_lo])
+    return m_hi, np.maximum(s_lo, 0.0)
 
 
 def _min_sums(ctx: Context, box: Box) -> np.ndarray:
@@ -289,27 +304,53 @@ def stage_values(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, g
     return stages_values(ctx, box, rel, [(j, gp, gc, depths)])[0]
 
 
-def stages_values(ctx: Context, box: Box, rel: _Relaxation,
-                  stages: list[tuple[int, Groups, Groups, list[int]]]) -> list[tuple[np.ndarray, np.ndarray]]:
+def stages_values(ctx: Context, box: Box, rel: _Relaxation, stages: list[tuple[int, Groups, Groups, list[int]]],
+                  memo: dict | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """:func:`stage_values` of several stages ``(j, gp, gc, depths)``, their bottleneck problems
-    solved together (:func:`_solve_cells`)."""
-    fulls, cells, problems = [], [], []
-    for j, gp, gc, depths in stages:
-        full = (len(box.kernels[j]), len(depths), len(gp.lo), len(gc.lo))
-        pi, ci = (np.nonzero(gp.lo[:, None] <= gc.hi[None, :]) if ctx.space.nondecreasing
-                  else np.indices(full[2:]).reshape(2, -1))
-        fulls.append(full)
-        cells.append((pi, ci))
-        if len(pi):
-            problems.append(_cell_problem(ctx, j, box, rel, gp.lo[pi], gp.hi[pi], gc.lo[ci], gc.hi[ci], depths))
-    solved = iter(_solve_cells(problems))
+    solved together (:func:`_solve_cells`); ``memo`` keeps each stage's :class:`_Geometry`."""
+    geos = [_remembered(memo, ("geometry", j, tuple(depths), id(gp), id(gc)),
+                        lambda j=j, gp=gp, gc=gc, depths=depths: _Geometry(ctx, j, box, gp, gc, depths))
+            for j, gp, gc, depths in stages]
+    solved = iter(_solve_cells([_cell_problem(ctx, g, rel) for g in geos if len(g.pi)]))
     out = []
-    for full, (pi, ci) in zip(fulls, cells):
-        val, arg = np.full(full, NEG), np.zeros(full)
-        if len(pi):
-            val[:, :, pi, ci], arg[:, :, pi, ci] = next(solved)
+    for g in geos:
+        val, arg = np.full(g.full, NEG), np.zeros(g.full)
+        if len(g.pi):
+            val[:, :, g.pi, g.ci], arg[:, :, g.pi, g.ci] = next(solved)
         out.append((val, arg))
     return out
+
+
+class _Geometry:
+    """Stage j's cells in a box: all of :func:`_cell_problem`'s inputs that no multiplier changes.
+
+    Cells are the (c_prev group, c group) pairs allowed by non-decreasing widths (every pair
+    otherwise); per cell the bottleneck grid interval, cost monomials at the low and high widths,
+    log widths and the projection-free cost where ``c_prev == c`` can happen.
+    """
+
+    def __init__(self, ctx: Context, j: int, box: Box, gp: Groups, gc: Groups, depths: list[int]) -> None:
+        self.j = j
+        self.full = (len(box.kernels[j]), len(depths), len(gp.lo), len(gc.lo))
+        self.pi, self.ci = (np.nonzero(gp.lo[:, None] <= gc.hi[None, :]) if ctx.space.nondecreasing
+                            else np.indices(self.full[2:]).reshape(2, -1))
+        if not len(self.pi):
+            return
+        cp_lo, cp_hi, c_lo, c_hi = gp.lo[self.pi], gp.hi[self.pi], gc.lo[self.ci], gc.hi[self.ci]
+        self.blo, _, _, self.step, self.extras = ctx.b_range(j, c_lo, box)
+        _, self.bhi, self.cap, _, _ = ctx.b_range(j, c_hi, box)
+        self.ks = np.array(box.kernels[j], float)[:, None, None]
+        self.ds = np.array(depths, float)[None, :, None]
+        self.shape = (self.ks.shape[0], self.ds.shape[1], len(c_lo))
+        self.se = ctx.space.stages[j].block == "res_k1dwsek1"
+        self.coef = _cost_coefficients(ctx, j, self.ds[..., 0], self.ks[..., 0], self.se)  # (4, 3, 4, K, D)
+        self.mono_lo, self.mono_hi = _monomials(cp_lo, c_lo), _monomials(cp_hi, c_hi)
+        self.proj = None
+        if _has_indicator(ctx, j):  # no projection when c_in == c: lower the cost where that can happen
+            same = (cp_lo <= c_hi) & (c_lo <= cp_hi)
+            self.proj = [np.where(same, v, 0.0) for v in _proj_costs(ctx, j, np.maximum(cp_lo, c_lo))]
+        self.lcp, self.lc, self.lk = np.log(cp_hi), np.log(c_hi), np.log(self.ks)
+        self.dw_pool = _dw_pool(ctx, j, cp_hi)
 
 
 @dataclass
@@ -369,40 +410,31 @@ def _flat(problems: list[_Cells], get) -> np.ndarray:
     return out
 
 
-def _cell_problem(ctx: Context, j: int, box: Box, rel: _Relaxation, cp_lo, cp_hi, c_lo, c_hi,
-                  depths: list[int]) -> _Cells:
-    """Stage j's bottleneck problems on a list of N (c_prev group, c group) cells, (K, D, N)."""
-    rng = ctx.space.stages[j]
-    nl, nb, nk, _ = KIND_TERMS[rng.block]
+def _cell_problem(ctx: Context, g: _Geometry, rel: _Relaxation) -> _Cells:
+    """Stage ``g.j``'s bottleneck problems at the relaxation's prices, on arrays (K, D, N)."""
+    j = g.j
+    nl, nb, nk, _ = KIND_TERMS[ctx.space.stages[j].block]
     om, u = rel.omega, j + 1
     f, a1, a2 = ctx.f, ctx.a1, ctx.a2
-    blo, _, _, step, extras = ctx.b_range(j, c_lo, box)
-    _, bhi, cap, _, _ = ctx.b_range(j, c_hi, box)
-    ks = np.array(box.kernels[j], float)[:, None, None]
-    ds = np.array(depths, float)[None, :, None]
-    shape = (ks.shape[0], ds.shape[1], len(c_lo))
-    se = rng.block == "res_k1dwsek1"
-    coef = _cost_coefficients(ctx, j, ds[..., 0], ks[..., 0], se)  # (4 quantities, 3 powers of b, 4 monomials, K, D)
+    ds, shape = g.ds, g.shape
     neg, pos = np.minimum(om[:4], 0.0), np.maximum(om[:4], 0.0)
-    flat_coef = coef.reshape(4, -1)
-    wl, wh = (neg @ flat_coef).reshape(coef.shape[1:]), (pos @ flat_coef).reshape(coef.shape[1:])  # (3, 4, K, D)
-    qs = _bilinear(wl, cp_lo, c_lo) + (_bilinear(wh, cp_hi, c_hi) if np.any(pos) else 0.0)
+    flat_coef = g.coef.reshape(4, -1)
+    wl, wh = (neg @ flat_coef).reshape(g.coef.shape[1:]), (pos @ flat_coef).reshape(g.coef.shape[1:])  # (3, 4, K, D)
+    qs = _bilinear(wl, g.mono_lo) + (_bilinear(wh, g.mono_hi) if np.any(pos) else 0.0)
     q0, q1, q2 = np.broadcast_to(qs[0], shape), np.broadcast_to(qs[1], shape), qs[2]
-    if _has_indicator(ctx, j):  # no projection when c_in == c: lower the cost where that can happen
-        same = (cp_lo <= c_hi) & (c_lo <= cp_hi)
-        q0 = q0 - np.where(same, sum(o * v for o, v in zip(neg, _proj_costs(ctx, j, np.maximum(cp_lo, c_lo)))), 0.0)
-    lcp, lc, lk = np.log(cp_hi), np.log(c_hi), np.log(ks)
-    pool = om[2] * _dw_pool(ctx, j, cp_hi) if om[2] > 0 else 0.0
+    if g.proj is not None:
+        q0 = q0 - sum(o * v for o, v in zip(neg, g.proj))
+    pool = om[2] * g.dw_pool if om[2] > 0 else 0.0
     # m f (a1 (ln c_prev + (L - 1) ln c) + L a2 nk ln k) + mu (ln c_prev + (L - 1) ln c + L nk ln k)
     # + (om_layers - tau) nl L - pen L + pool, grouped by factor so full-size arrays are few
     per_log_c = rel.m_u[u] * f * a1 + rel.mu_u[u]
-    per_block = (ds * ((rel.m_u[u] * f * a2 + rel.mu_u[u]) * nk * lk
+    per_block = (ds * ((rel.m_u[u] * f * a2 + rel.mu_u[u]) * nk * g.lk
                        + (om[4] - rel.tau_u[u]) * nl - rel.pen_slope[j]))  # (K, D, 1)
-    base = per_block + (per_log_c * lcp + pool + (ds - 1) * (per_log_c * lc))
-    w = np.broadcast_to(ds * nb * (rel.m_u[u] * f * a1 + rel.mu_u[u]), shape)
+    base = per_block + (per_log_c * g.lcp + pool + (ds - 1) * (per_log_c * g.lc))
+    w = np.broadcast_to(ds * nb * per_log_c, shape)
     se_terms = (ds, sum(o * bg[0] for o, bg in zip(om, SE_COST_TERMS)),
-                sum(o * bg[1] for o, bg in zip(om, SE_COST_TERMS))) if se else None
-    return _Cells(shape, w, base + q0, q1, q2, blo, bhi, cap, step, extras, se_terms)
+                sum(o * bg[1] for o, bg in zip(om, SE_COST_TERMS))) if g.se else None
+    return _Cells(shape, w, base + q0, q1, q2, g.blo, g.bhi, g.cap, g.step, g.extras, se_terms)
 
 
 _PROBES = np.array([[1.0, 2.0], [1.0, 3.0], [2.0, 3.0], [2.0, 5.0]])  # (c_in, c) with c_in != c
@@ -433,10 +465,14 @@ def _fit_cost_coefficients(ctx: Context, j: int, ds: np.ndarray, ks: np.ndarray,
     return np.moveaxis(mono, -1, 2)
 
 
-def _bilinear(coef: np.ndarray, cp: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Evaluate (3, 4, K, D) monomial coefficients on N cells -> (3, K, D, N) (one matrix product)."""
-    mono = np.stack([np.ones_like(cp), cp, c, cp * c])  # (4 monomials, N)
-    return (np.moveaxis(coef, 1, -1).reshape(-1, 4) @ mono).reshape(coef.shape[0], *coef.shape[2:], len(cp))
+def _monomials(cp: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """(1, c_in, c, c_in c) on N cells: (4, N)."""
+    return np.stack([np.ones_like(cp), cp, c, cp * c])
+
+
+def _bilinear(coef: np.ndarray, mono: np.ndarray) -> np.ndarray:
+    """Evaluate (3, 4, K, D) monomial coefficients on N cells' monomials -> (3, K, D, N)."""
+    return (np.moveaxis(coef, 1, -1).reshape(-1, 4) @ mono).reshape(coef.shape[0], *coef.shape[2:], mono.shape[1])
 
 
 def _has_indicator(ctx: Context, j: int) -> bool:
@@ -520,13 +556,17 @@ def _depth_through(ctx: Context, box: Box, rel: _Relaxation, groups, fwd, bwd, o
 
 
 def dp_bound(ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.ndarray,
-             max_groups: int = 10**9, probe_depths: bool = False) -> BoundOut:
-    """Exact maximum of the Lagrangian relaxation over ``box`` (a valid upper bound)."""
-    groups = [make_groups(w, max_groups) for w in box.widths]
-    rel = _Relaxation(ctx, box, lam, mu, d0, groups)
+             max_groups: int = 10**9, probe_depths: bool = False, memo: dict | None = None) -> BoundOut:
+    """Exact maximum of the Lagrangian relaxation over ``box`` (a valid upper bound).
+
+    ``memo``: a dict kept by the caller across evaluations of the same box, groups and tangent
+    depths ``d0`` at other multipliers (the box must not change in between).
+    """
+    groups = _remembered(memo, "groups", lambda: [make_groups(w, max_groups) for w in box.widths])
+    rel = _Relaxation(ctx, box, lam, mu, d0, groups, memo=memo)
     stem, final, own = _unit_values(ctx, rel, groups)
     depths = [sorted(set(box.depth[j])) for j in range(ctx.J)]
-    values = stages_values(ctx, box, rel, [(j, groups[j], groups[j + 1], depths[j]) for j in range(ctx.J)])
+    values = stages_values(ctx, box, rel, [(j, groups[j], groups[j + 1], depths[j]) for j in range(ctx.J)], memo)
     tables = [_table(box, j, depths[j], *va) for j, va in enumerate(values)]
     phis = [t[0] for t in tables] + ([final] if final is not None else [])
     fwd, ptr = [stem + own[0]], []

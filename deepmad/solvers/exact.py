@@ -279,13 +279,14 @@ class _Search:
         nr, n_s = len(ctx.rows), len(ctx.ends)
         use_sum = self.narrow(node.box)
         ref = self._ref_depths(ctx, node.box) if use_sum else None
+        memo: dict = {}  # what the bound of this box reuses across multipliers (the box is fixed meanwhile)
 
         def call(y: np.ndarray):
             mu = y[nr:] if ctx.rho0 is not None else np.zeros(n_s)
             if use_sum:
                 out = dp_bound_sum(ctx, node.box, y[:nr], mu, node.d0, node.groups, ref)
             else:
-                out = dp_bound(ctx, node.box, y[:nr], mu, node.d0, node.groups)
+                out = dp_bound(ctx, node.box, y[:nr], mu, node.d0, node.groups, memo=memo)
             self.dps += 1
             self.work += _work(node.box, out.groups)
             self.offer(out.design)

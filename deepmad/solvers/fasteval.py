@@ -22,6 +22,7 @@ and the 2x2 average-pool shortcut, as in :mod:`deepmad.cost.tinynas`.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -192,6 +193,11 @@ def stage_costs(kind: str, shortcut: str, cin: Any, c: Any, b: Any, depth: Any, 
     return p1 + n * p2, m1 + n * m2, f1 * rf * rf + n * f2 * (rf / s) ** 2, a1 + n * a2
 
 
+# stage costs of integer designs, remembered: local search scores neighbours that differ from the
+# current design in one stage, so the other stages' costs repeat
+_scalar_stage_costs = functools.lru_cache(maxsize=1 << 16)(stage_costs)
+
+
 def _conv_act(cin: int, cout: int, k: int, s: int, side_in: int, rf: float) -> tuple[float, int, float, int]:
     out = conv_out_size(side_in, k, s)
     w = _conv(cin, cout, k)
@@ -205,8 +211,8 @@ def network_costs(space: DesignSpace, design: Design, geo: Geometry) -> Costs:
     layers = 1
     cin = design.stem
     for j, (rng, (c, b, depth, k)) in enumerate(zip(space.stages, design.stages)):
-        sp, sm, sf, sa = stage_costs(rng.block, rng.shortcut, cin, c, b, depth, k, rng.stride,
-                                     geo.stage_in[j], geo.stage_out[j], geo.stage_rf[j])
+        sp, sm, sf, sa = _scalar_stage_costs(rng.block, rng.shortcut, cin, c, b, depth, k, rng.stride,
+                                             geo.stage_in[j], geo.stage_out[j], geo.stage_rf[j])
         p, m, f, a = p + sp, m + sm, f + sf, a + sa
         layers += depth * KIND_TERMS[rng.block][0]
         cin = c
