@@ -126,41 +126,69 @@ def _best_b_se(w, q0, q1, q2, lo, hi, step, se_terms):
     """Exact max over the grid of ``w ln b + q(b) + n se(b) (beta b + gamma)``, class by class.
 
     On each residue class ``se(b) = a2 b + a0`` (:func:`_se_classes`), so the function is
-    ``w ln b + c0 + c1 b + c2 b^2`` there; its candidates are the two grid points of the class
-    around the local maximiser, clipped to the class's interval (and the interval ends where the
-    quadratic is convex). Classes that no cell can reach (e.g. ``b < 64`` when every cell's
-    interval starts above) are skipped.
+    ``w ln b + c0 + c1 b + c2 b^2`` there (:func:`_class_max`). A class is scored only on the cells
+    whose interval meets it: none (skipped), all, or a gathered subset when fewer than half do
+    (the ``b < 64`` class usually concerns a few narrow cells only).
     """
     n, beta, gamma = se_terms
     shape = np.broadcast(w, q0, q1, q2, lo, hi).shape
     best_v, best_b = np.full(shape, NEG), np.zeros(shape)
-    lo_min, hi_max = float(np.min(lo)), float(np.max(hi))
-    nbeta, ngamma = n * beta, n * gamma
-    w = np.broadcast_to(w, shape)
-    w2, w8 = 2.0 * w, 8.0 * w
-    w_pos = bool(np.all(w >= 0))
-    for per, r0, bmin, bmax, a2, a0 in _se_classes(step):
+    lo_min, lo_max, hi_min, hi_max = float(np.min(lo)), float(np.max(lo)), float(np.min(hi)), float(np.max(hi))
+    args = [np.broadcast_to(x, shape) for x in (w, q0, q1, q2, n * beta, n * gamma, lo, hi)]
+    w_pos = bool(np.all(args[0] >= 0))
+    for row in _se_classes(step):
+        bmin, bmax = row[2], row[3]
         if max(lo_min, bmin) > min(hi_max, bmax):
             continue
-        c2 = q2 + nbeta * a2 if a2 else q2
-        c1 = q1 + (nbeta * a0 + ngamma * a2)
-        klo = np.ceil((np.maximum(lo, bmin) - r0) / per)  # these depend on the widths only
-        khi = np.floor((np.minimum(hi, bmax) - r0) / per)
-        c0 = q0 + (ngamma * a0 + np.where(klo <= khi, 0.0, NEG))
-        if w_pos and np.all(c2 <= 0):
-            root = _concave_root(w2, w8, c1, c2)
-            kf = np.floor(np.fmin(root * (1.0 / per) - r0 / per, khi))
-            pts = (kf, kf + 1.0)
-        else:
-            root = np.minimum((_local_max_root(w, c1, c2) - r0) / per, khi)
-            pts = (np.floor(root), np.ceil(root), klo, khi)
-        for kk in pts:
-            bc = np.clip(kk, klo, khi) * per + r0
-            with np.errstate(divide="ignore", invalid="ignore"):  # empty cells: NEG anyway
-                v = w * np.log(bc) + c0 + (c1 + c2 * bc) * bc
+        if lo_max <= bmax and hi_min >= bmin:  # every cell meets the class
+            v, bc = _class_max(row, w_pos, *args)
             better = v > best_v
             best_v = np.fmax(best_v, v)
             best_b = np.where(better, bc, best_b)
+            continue
+        meets = (args[6] <= bmax) & (args[7] >= bmin)
+        idx = np.nonzero(meets)
+        if 2 * len(idx[0]) > meets.size:
+            v, bc = _class_max(row, w_pos, *args)
+        else:
+            v, bc = _class_max(row, w_pos, *(x[idx] for x in args))
+        old = best_v[idx] if v.shape != shape else best_v
+        better = v > old
+        if v.shape == shape:
+            best_v, best_b = np.fmax(best_v, v), np.where(better, bc, best_b)
+        else:
+            best_v[idx], best_b[idx] = np.fmax(old, v), np.where(better, bc, best_b[idx])
+    return best_v, best_b
+
+
+def _class_max(row, w_pos: bool, w, q0, q1, q2, nbeta, ngamma, lo, hi):
+    """Max of ``w ln b + q(b) + n se(b) (beta b + gamma)`` over the grid points of one residue
+    class (a row of :func:`_se_classes`) in each cell's interval: (value, argmax b); NEG where
+    the interval misses the class. Candidates: the two class points around the local maximiser,
+    clipped to the interval (and the interval's ends where the quadratic is convex)."""
+    per, r0, bmin, bmax, a2, a0 = row
+    c2 = q2 + nbeta * a2 if a2 else q2
+    c1 = q1 + (nbeta * a0 + ngamma * a2)
+    klo = np.ceil((np.maximum(lo, bmin) - r0) / per)  # these depend on the widths only
+    khi = np.floor((np.minimum(hi, bmax) - r0) / per)
+    c0 = q0 + (ngamma * a0 + np.where(klo <= khi, 0.0, NEG))
+    if w_pos and np.all(c2 <= 0):
+        root = _concave_root(2.0 * w, 8.0 * w, c1, c2)
+        kf = np.floor(np.fmin(root * (1.0 / per) - r0 / per, khi))
+        pts = (kf, kf + 1.0)
+    else:
+        root = np.minimum((_local_max_root(w, c1, c2) - r0) / per, khi)
+        pts = (np.floor(root), np.ceil(root), klo, khi)
+    best_v = best_b = None
+    for kk in pts:
+        bc = np.clip(kk, klo, khi) * per + r0
+        with np.errstate(divide="ignore", invalid="ignore"):  # empty cells: NEG anyway
+            v = w * np.log(bc) + c0 + (c1 + c2 * bc) * bc
+        if best_v is None:
+            best_v, best_b = v, bc
+        else:
+            better = v > best_v
+            best_v, best_b = np.fmax(best_v, v), np.where(better, bc, best_b)
     return best_v, best_b
 
 
