@@ -302,23 +302,27 @@ def _stage_table(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, g
 
     The maximum over the kernels and the two depth endpoints (the relaxation is affine in the
     depth for fixed widths, kernel and bottleneck, so an endpoint attains the maximum).
-    Returns (value, kernel, depth, bottleneck), each of shape (P, C), and the value per kernel,
-    of shape (K, P, C).
+    Returns (value, kernel, depth, bottleneck), each of shape (P, C), and the value per kernel
+    on the scored cells, as (array (K, N), c_prev group index, c group index) of the N cells.
     """
     depths = sorted(set(box.depth[j]))
-    return _table(box, j, depths, *stage_values(ctx, j, box, rel, gp, gc, depths))
+    return _table(box, j, depths, *stages_cells(ctx, box, rel, [(j, gp, gc, depths)])[0])
 
 
-def _table(box: Box, j: int, depths: list[int], val: np.ndarray, arg: np.ndarray):
+def _table(box: Box, j: int, depths: list[int], g: _Geometry, val: np.ndarray | None, arg: np.ndarray | None):
     """:func:`_stage_table` from stage j's values and argmax b per (kernel, depth, cell)."""
-    shape = val.shape
-    flat = val.reshape(-1, *shape[2:])
-    i = flat.argmax(0)
-    best = np.take_along_axis(flat, i[None], 0)[0]
-    bb = np.take_along_axis(arg.reshape(flat.shape), i[None], 0)[0]
-    kk = np.array(box.kernels[j])[i // shape[1]]
-    dd = np.array(depths, float)[i % shape[1]]
-    return best, kk, dd, bb, val.max(1) if shape[0] > 1 else best[None]
+    P, C = g.full[2:]
+    best, kk, dd, bb = np.full((P, C), NEG), np.zeros((P, C)), np.zeros((P, C)), np.zeros((P, C))
+    if val is None:
+        return best, kk, dd, bb, (np.full((g.full[0], 0), NEG), g.pi, g.ci)
+    K, D, N = val.shape
+    i = val.reshape(K * D, N).argmax(0)
+    cells = np.arange(N)
+    best[g.pi, g.ci] = val.reshape(K * D, N)[i, cells]
+    bb[g.pi, g.ci] = arg.reshape(K * D, N)[i, cells]
+    kk[g.pi, g.ci] = np.array(box.kernels[j], float)[i // D]
+    dd[g.pi, g.ci] = np.array(depths, float)[i % D]
+    return best, kk, dd, bb, (val.max(1), g.pi, g.ci)
 
 
 def stage_values(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, gc: Groups,
@@ -329,24 +333,23 @@ def stage_values(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, g
     and D = ``depths``; NEG where the cell is empty (``c_prev > c`` with non-decreasing widths:
     those cells are not scored at all).
     """
-    return stages_values(ctx, box, rel, [(j, gp, gc, depths)])[0]
+    g, v, b = stages_cells(ctx, box, rel, [(j, gp, gc, depths)])[0]
+    val, arg = np.full(g.full, NEG), np.zeros(g.full)
+    if v is not None:
+        val[:, :, g.pi, g.ci], arg[:, :, g.pi, g.ci] = v, b
+    return val, arg
 
 
-def stages_values(ctx: Context, box: Box, rel: _Relaxation, stages: list[tuple[int, Groups, Groups, list[int]]],
-                  memo: dict | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`stage_values` of several stages ``(j, gp, gc, depths)``, their bottleneck problems
-    solved together (:func:`_solve_cells`); ``memo`` keeps each stage's :class:`_Geometry`."""
+def stages_cells(ctx: Context, box: Box, rel: _Relaxation, stages: list[tuple[int, Groups, Groups, list[int]]],
+                 memo: dict | None = None) -> list[tuple[_Geometry, np.ndarray | None, np.ndarray | None]]:
+    """Per stage ``(j, gp, gc, depths)``: its :class:`_Geometry` and the value and argmax b per
+    (kernel, depth, scored cell), arrays (K, D, N) (None without cells). The stages' bottleneck
+    problems are solved together (:func:`_solve_cells`); ``memo`` keeps the geometries."""
     geos = [_remembered(memo, ("geometry", j, tuple(depths), id(gp), id(gc)),
                         lambda j=j, gp=gp, gc=gc, depths=depths: _Geometry(ctx, j, box, gp, gc, depths))
             for j, gp, gc, depths in stages]
     solved = iter(_solve_cells([_cell_problem(ctx, g, rel) for g in geos if len(g.pi)]))
-    out = []
-    for g in geos:
-        val, arg = np.full(g.full, NEG), np.zeros(g.full)
-        if len(g.pi):
-            val[:, :, g.pi, g.ci], arg[:, :, g.pi, g.ci] = next(solved)
-        out.append((val, arg))
-    return out
+    return [(g, *next(solved)) if len(g.pi) else (g, None, None) for g in geos]
 
 
 class _Geometry:
@@ -594,8 +597,8 @@ def dp_bound(ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.nda
     rel = _Relaxation(ctx, box, lam, mu, d0, groups, memo=memo)
     stem, final, own = _unit_values(ctx, rel, groups)
     depths = [sorted(set(box.depth[j])) for j in range(ctx.J)]
-    values = stages_values(ctx, box, rel, [(j, groups[j], groups[j + 1], depths[j]) for j in range(ctx.J)], memo)
-    tables = [_table(box, j, depths[j], *va) for j, va in enumerate(values)]
+    cells = stages_cells(ctx, box, rel, [(j, groups[j], groups[j + 1], depths[j]) for j in range(ctx.J)], memo)
+    tables = [_table(box, j, depths[j], *c) for j, c in enumerate(cells)]
     phis = [t[0] for t in tables] + ([final] if final is not None else [])
     fwd, ptr = [stem + own[0]], []
     for u in range(1, len(groups)):
@@ -608,8 +611,8 @@ def dp_bound(ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.nda
     value = float(fwd[-1].max()) + rel.const
     through = [a + b + rel.const for a, b in zip(fwd, bwd)]
     # best value through each kernel of stage j: fwd into c_prev + phi_j(k) + own and bwd from c
-    kernel_through = [dict(zip(box.kernels[j], (fwd[j][None, :, None] + t[4] + (own[j + 1] + bwd[j + 1])[None, None, :])
-                               .max((1, 2)) + rel.const)) for j, t in enumerate(tables)]
+    kernel_through = [dict(zip(box.kernels[j], _through_cells(fwd[j], own[j + 1] + bwd[j + 1], *t[4]) + rel.const))
+                      for j, t in enumerate(tables)]
     idx = [0] * len(groups)
     idx[-1] = int(fwd[-1].argmax())
     for u in range(len(groups) - 1, 0, -1):
@@ -625,6 +628,14 @@ def dp_bound(ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.nda
     exact = all(len(g.lo) == len(w) for g, w in zip(groups, box.widths))
     probes = _depth_through(ctx, box, rel, groups, fwd, bwd, own) if probe_depths else None
     return BoundOut(value, design, sub, depths, through, groups, exact, probes, kernel_through)
+
+
+def _through_cells(into: np.ndarray, out_of: np.ndarray, values: np.ndarray, pi: np.ndarray,
+                   ci: np.ndarray) -> np.ndarray:
+    """Per row of ``values`` (K, N cells): max over cells of into[c_prev] + value + out_of[c]."""
+    if values.shape[1] == 0:
+        return np.full(values.shape[0], NEG)
+    return (into[pi][None, :] + values + out_of[ci][None, :]).max(1)
 
 
 def _subgradient(ctx: Context, rel: _Relaxation, groups, idx, choice, lam, mu, d0):
