@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -135,3 +137,12 @@ def test_rounded_starts_give_an_incumbent_at_least_the_nearest_one() -> None:
     nearest = _Search(problem, ExactConfig(roundings=False))
     nearest.start([ctx])
     assert with_all.inc is not None and with_all.inc_obj >= nearest.inc_obj
+
+
+def test_cutting_plane_solver_prints_nothing() -> None:
+    """HiGHS prints a banner when a process builds its first solver; the multiplier LPs must not
+    (the CLI's stdout is the design summary)."""
+    code = ("import numpy as np; from deepmad.solvers._dual import minimise_dual;"
+            "minimise_dual(lambda y: (float(abs(y[0] - 1)), np.sign(y - 1), None), np.zeros(1), np.ones(1), iters=5)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == ""
