@@ -35,8 +35,6 @@ class Groups:
 
     lo: np.ndarray  # smallest width per group
     hi: np.ndarray  # largest width per group
-    start: np.ndarray  # index of the first member in the unit's width array
-    stop: np.ndarray  # one past the last member
 
 
 def make_groups(values: np.ndarray, max_groups: int) -> Groups:
@@ -44,7 +42,7 @@ def make_groups(values: np.ndarray, max_groups: int) -> Groups:
     n = len(values)
     cuts = np.unique(np.linspace(0, n, min(n, max_groups) + 1).round().astype(int))
     start, stop = cuts[:-1], cuts[1:]
-    return Groups(values[start].astype(float), values[stop - 1].astype(float), start, stop)
+    return Groups(values[start].astype(float), values[stop - 1].astype(float))
 
 
 @dataclass
@@ -74,14 +72,11 @@ def _local_max_root(w: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray
     return np.where((disc >= 0) & (r >= 0) & np.isfinite(r), r, np.inf)
 
 
-def _concave_root(w2: np.ndarray, w8: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
-    """:func:`_local_max_root` when ``w >= 0`` and ``c2 <= 0`` (then the discriminant is >= 0).
-
-    ``w2 = 2 w`` and ``w8 = 8 w`` are passed in, as callers reuse them.
-    """
-    den = np.sqrt(c1 * c1 - c2 * w8) - c1
+def _concave_root(w: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
+    """:func:`_local_max_root` when ``w >= 0`` and ``c2 <= 0`` (then the discriminant is >= 0)."""
+    den = np.sqrt(c1 * c1 - c2 * (8.0 * w)) - c1
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, w2 / den, np.inf)
+        return np.where(den > 0, (2.0 * w) / den, np.inf)
 
 
 def best_b(w, q0, q1, q2, lo, hi, cap, step, extras, se_terms):
@@ -140,24 +135,19 @@ def _best_b_se(w, q0, q1, q2, lo, hi, step, se_terms):
         bmin, bmax = row[2], row[3]
         if max(lo_min, bmin) > min(hi_max, bmax):
             continue
-        if lo_max <= bmax and hi_min >= bmin:  # every cell meets the class
+        idx = None  # score every cell
+        if not (lo_max <= bmax and hi_min >= bmin):  # some cells miss the class
+            meets = (args[6] <= bmax) & (args[7] >= bmin)
+            if 2 * np.count_nonzero(meets) <= meets.size:
+                idx = np.nonzero(meets)
+        if idx is None:
             v, bc = _class_max(row, w_pos, *args)
             better = v > best_v
-            best_v = np.fmax(best_v, v)
-            best_b = np.where(better, bc, best_b)
-            continue
-        meets = (args[6] <= bmax) & (args[7] >= bmin)
-        idx = np.nonzero(meets)
-        if 2 * len(idx[0]) > meets.size:
-            v, bc = _class_max(row, w_pos, *args)
-        else:
-            v, bc = _class_max(row, w_pos, *(x[idx] for x in args))
-        old = best_v[idx] if v.shape != shape else best_v
-        better = v > old
-        if v.shape == shape:
             best_v, best_b = np.fmax(best_v, v), np.where(better, bc, best_b)
         else:
-            best_v[idx], best_b[idx] = np.fmax(old, v), np.where(better, bc, best_b[idx])
+            v, bc = _class_max(row, w_pos, *(x[idx] for x in args))
+            old = best_v[idx]
+            best_v[idx], best_b[idx] = np.fmax(old, v), np.where(v > old, bc, best_b[idx])
     return best_v, best_b
 
 
@@ -173,7 +163,7 @@ def _class_max(row, w_pos: bool, w, q0, q1, q2, nbeta, ngamma, lo, hi):
     khi = np.floor((np.minimum(hi, bmax) - r0) / per)
     c0 = q0 + (ngamma * a0 + np.where(klo <= khi, 0.0, NEG))
     if w_pos and np.all(c2 <= 0):
-        root = _concave_root(2.0 * w, 8.0 * w, c1, c2)
+        root = _concave_root(w, c1, c2)
         kf = np.floor(np.fmin(root * (1.0 / per) - r0 / per, khi))
         pts = (kf, kf + 1.0)
     else:
@@ -414,11 +404,6 @@ def _solve_cells(problems: list[_Cells]) -> list[tuple[np.ndarray, np.ndarray]]:
         kinds.setdefault((pr.step, pr.se_terms is None), []).append(i)
     for idx in kinds.values():
         ps = [problems[i] for i in idx]
-        if len(ps) == 1:
-            pr = ps[0]
-            val, arg = best_b(pr.w, pr.q0, pr.q1, pr.q2, pr.lo, pr.hi, pr.cap, pr.step, pr.extras, pr.se_terms)
-            out[idx[0]] = (val, np.broadcast_to(arg, val.shape))
-            continue
         n_ex = max(len(pr.extras) for pr in ps)
         extras = [_flat(ps, lambda pr, i=i: float(pr.extras[i]) if i < len(pr.extras) else np.nan) for i in range(n_ex)]
         se_terms = None if ps[0].se_terms is None else tuple(_flat(ps, lambda pr, i=i: pr.se_terms[i]) for i in range(3))
@@ -596,9 +581,9 @@ def dp_bound(ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.nda
     groups = _remembered(memo, "groups", lambda: [make_groups(w, max_groups) for w in box.widths])
     rel = _Relaxation(ctx, box, lam, mu, d0, groups, memo=memo)
     stem, final, own = _unit_values(ctx, rel, groups)
-    depths = [sorted(set(box.depth[j])) for j in range(ctx.J)]
-    cells = stages_cells(ctx, box, rel, [(j, groups[j], groups[j + 1], depths[j]) for j in range(ctx.J)], memo)
-    tables = [_table(box, j, depths[j], *c) for j, c in enumerate(cells)]
+    ends = [sorted(set(box.depth[j])) for j in range(ctx.J)]  # each stage's depth interval ends
+    cells = stages_cells(ctx, box, rel, [(j, groups[j], groups[j + 1], ends[j]) for j in range(ctx.J)], memo)
+    tables = [_table(box, j, ends[j], *c) for j, c in enumerate(cells)]
     phis = [t[0] for t in tables] + ([final] if final is not None else [])
     fwd, ptr = [stem + own[0]], []
     for u in range(1, len(groups)):
