@@ -93,7 +93,7 @@ def test_dive_improves_a_poor_incumbent(make) -> None:
     assert problem.evaluate(search.inc).feasible
 
 
-def test_width_groups_default_to_16_for_se_spaces_else_32() -> None:
+def test_width_groups_default_to_24_for_se_spaces_else_32() -> None:
     for make, groups in ((tiny_mobile, 24), (tiny_resnet, 32)):
         problem = make(mode="reference")
         search = _Search(problem, ExactConfig())
