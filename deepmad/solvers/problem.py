@@ -32,6 +32,7 @@ from deepmad.solvers.fasteval import (
     score_layout,
 )
 from deepmad.solvers.space import Design, DesignSpace, design_to_spec
+from deepmad.solvers.status import check_status
 from deepmad.spec.network import NetworkSpec
 
 __all__ = [
@@ -203,7 +204,7 @@ class DesignResult:
     design: Design | None
     evaluation: Evaluation | None  # independent re-check (count_network + score_spec)
     solver: str
-    status: str  # optimal, gap_limit, time_limit, node_limit, infeasible, completed
+    status: str  # one of deepmad.solvers.status.STATUSES (optimal only at a zero gap)
     message: str
     primal_bound: float  # best objective found (-inf if none)
     dual_bound: float  # proven upper bound on the optimum (+inf if none)
@@ -211,6 +212,14 @@ class DesignResult:
     time_s: float
     verified: bool  # the re-check agrees with the solver and the design is feasible
     extras: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        check_status(self.status)
+
+    @property
+    def success(self) -> bool:
+        """A feasible design was returned and passed the independent re-check (any status)."""
+        return self.design is not None and self.verified
 
     @property
     def objective(self) -> float:
@@ -247,7 +256,8 @@ class DesignResult:
                 "macs": ev.costs.get("macs", convention), "flops": ev.costs.get("flops", convention),
                 "activations": ev.costs.activations, "layers": ev.costs.layers, "rho": ev.rho},
             "constraints": [c.to_dict() for c in self.constraints],
-            "solver": {"name": self.solver, "status": self.status, "message": self.message,
+            "solver": {"name": self.solver, "status": self.status, "success": self.success,
+                       "message": self.message,
                        "primal_bound": num(self.primal_bound), "dual_bound": num(self.dual_bound),
                        "gap": num(self.gap), "nodes": self.nodes, "time_s": self.time_s,
                        "verified": self.verified},

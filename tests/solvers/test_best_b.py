@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deepmad.solvers._dp import NEG, best_b
-from deepmad.solvers.fasteval import se_of
+from deepmad.solvers.terms import se_of
 
 
 def _brute(w, q0, q1, q2, lo, hi, cap, step, extras, se_terms):

@@ -107,4 +107,4 @@ def test_exact_solver_with_leaf_milps_equals_brute_force(milp_time: float) -> No
     r = search.run()
     assert r.status == "optimal" and r.verified, r.message
     assert r.objective == pytest.approx(truth, rel=1e-12) and r.dual_bound >= truth - 1e-9
-    assert (search.milps > 0) == (milp_time > 0)
+    assert (search.stats.milps > 0) == (milp_time > 0)
