@@ -149,7 +149,7 @@ class Context:
         x0, y0 = terms.stem_parts(space.in_channels, space.stem_kernel, math.log)
         self.T0 = terms.unit_entropy(x0, y0, self.f, self.a1, self.a2)
         self.LW0 = terms.log_width(x0, y0)
-        self.coef_cache: dict = {}  # deepmad.solvers._dp._cost_coefficients per (stage, depths, kernels)
+        self.coef_cache: dict = {}  # deepmad.solvers._dp.cost_coefficients per (stage, depths, kernels)
         self._constraints(problem)
 
     def _constraints(self, problem: DesignProblem) -> None:

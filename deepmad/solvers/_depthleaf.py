@@ -14,7 +14,7 @@ are constants):
 * a continuous bottleneck ``b_j`` in ``[sum_i lo(W[u, i]) y[u, i], sum_i hi(W[u, i]) y[u, i]]``
   (the grid relaxed to an interval);
 * costs: the stage polynomials ``sum_p b^p (a0 + a1 c_in + a2 c + a3 c_in c)``
-  (:func:`deepmad.solvers._dp._cost_coefficients`) with the products ``b c_u``, ``b x[j, k]``
+  (:func:`deepmad.solvers._costpoly.cost_coefficients`) with the products ``b c_u``, ``b x[j, k]``
   and ``c_in c`` written exactly by McCormick rows (one factor is binary); the SE term
   ``L se(b) (beta b + gamma)`` is bounded below through ``se(b) >= max(8, b/4 - 7.5)`` and
   tangents of the convex ``b (b/4 - 7.5)``; the TinyNAS average-pool term (>= 0) is dropped;
@@ -42,7 +42,7 @@ from scipy.sparse import coo_array
 
 from deepmad.solvers import terms
 from deepmad.solvers._bound import Box, Context
-from deepmad.solvers._dp import _cost_coefficients, _final_costs, _has_indicator, _stem_costs
+from deepmad.solvers._costpoly import cost_coefficients, final_costs, has_indicator, stem_costs
 from deepmad.solvers.terms import LAYERS
 from deepmad.spec.blocks import BlockKind
 
@@ -166,7 +166,7 @@ class _DepthLeaf:
         self.cost: list[dict[int, float]] = [dict() for _ in range(LAYERS)]
         self.const = np.zeros(LAYERS)
         for i, w in enumerate(self.widths[0]):
-            for q, v in enumerate(_stem_costs(ctx, w)):
+            for q, v in enumerate(stem_costs(ctx, w)):
                 _add(self.cost[q], {self.y[0][i]: float(v)})
         # per unit: entropy parts X and Y as linear expressions (terms.unit_entropy / log_width)
         self.parts: list[tuple[dict[int, float], dict[int, float]]] = [({}, {})]
@@ -186,9 +186,9 @@ class _DepthLeaf:
         rng = ctx.space.stages[j]
         d, u = self.depth[j], j + 1
         ks = list(box.kernels[j])
-        if _has_indicator(ctx, j) and np.intersect1d(self.widths[u - 1], self.widths[u]).size:
+        if has_indicator(ctx, j) and np.intersect1d(self.widths[u - 1], self.widths[u]).size:
             raise _Decline
-        coef = _cost_coefficients(ctx, j, np.array([[float(d)]]), np.array([ks], float).T, rng.kind.se)[..., 0]
+        coef = cost_coefficients(ctx, j, np.array([[float(d)]]), np.array([ks], float).T, rng.kind.se)[..., 0]
         # coef: (quantities, 3 powers of b, 4 monomials, K)
         tiny = 1e-9 * max(1.0, float(np.abs(coef).max()))
         varies = np.ptp(coef, axis=-1) > tiny
@@ -198,7 +198,7 @@ class _DepthLeaf:
         x = [m.var(0, 1, integer=True) for _ in ks]
         m.row({v: 1.0 for v in x}, 1.0, 1.0)
         self.xs.append(x)
-        self._stage_costs(j, coef, b, b_lo, b_hi, x)
+        self.dp_stage_costs(j, coef, b, b_lo, b_hi, x)
         if rng.kind.se:
             self._se_costs(rng.kind, d, b, b_lo, b_hi)
         # l <= ln b: tangents on a geometric grid
@@ -235,7 +235,7 @@ class _DepthLeaf:
         m.row({b: 1.0, **{yu[i]: -float(hi[i]) for i in range(len(hi)) if good[i]}}, hi=0.0)
         return b, b_lo, b_hi
 
-    def _stage_costs(self, j: int, coef: np.ndarray, b: int, b_lo: float, b_hi: float, x: list[int]) -> None:
+    def dp_stage_costs(self, j: int, coef: np.ndarray, b: int, b_lo: float, b_hi: float, x: list[int]) -> None:
         """The stage polynomials with ``b c_u``, ``b x_k`` and ``c_in c`` as exact McCormick products."""
         m, u = self.m, j + 1
         bx = [m.product({b: 1.0}, b_lo, b_hi, xv) for xv in x] if len(x) > 1 else [b]
@@ -278,8 +278,8 @@ class _DepthLeaf:
         ctx, m, J = self.ctx, self.m, self.ctx.J
         u = J + 1
         for i, w in enumerate(self.widths[u]):
-            fc = _final_costs(ctx, 1.0, w)  # linear in c_in: cost(c_in) = fixed part + c_in * slope
-            f0 = _final_costs(ctx, 0.0, w)
+            fc = final_costs(ctx, 1.0, w)  # linear in c_in: cost(c_in) = fixed part + c_in * slope
+            f0 = final_costs(ctx, 0.0, w)
             for q in range(LAYERS):
                 _add(self.cost[q], {self.y[u][i]: float(f0[q])})
                 slope = float(fc[q] - f0[q])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepmad.solvers._dp import NEG, best_b
+from deepmad.solvers._bmax import best_b
+from deepmad.solvers._bound import NEG
 from deepmad.solvers.terms import se_of
 
 
