@@ -267,7 +267,7 @@ def _cell_problem(ctx: Context, g: _Geometry, rel: _Relaxation) -> _Cells:
     q0, q1, q2 = np.broadcast_to(qs[0], shape), np.broadcast_to(qs[1], shape), qs[2]
     if g.proj is not None:
         q0 = q0 - sum(o * v for o, v in zip(neg, g.proj))
-    pool = om[2] * g.dw_pool if om[2] > 0 else 0.0
+    pool = om[_POOLED] * g.dw_pool if om[_POOLED] > 0 else 0.0
     per_x = rel.m_u[u] * f * a1 + rel.mu_u[u]
     per_y = rel.m_u[u] * f * a2 + rel.mu_u[u]
     per_block = (ds * (per_y * per_unit.k * g.lk

@@ -21,6 +21,7 @@ from deepmad.solvers.terms import LAYERS, se_of
 
 __all__ = ["ScipModel"]
 
+_POOLED = terms.COST_NAMES.index("macs_tinynas")  # the quantity holding the average-pool term
 _OBJ_SCALE = 1e4  # the objective variable is in units of 1e4 (DeepMAD objectives are ~1e3..1e5)
 
 
@@ -68,12 +69,13 @@ class ScipModel:
             self.depth_vars.append(depth)
             kind = rng.kind
             no_proj = kind.projection == "none"  # the pool exists only when c_in == c: a table
-            p, mt, fl, ac = terms.stage_costs(kind, rng.shortcut, cin, c, b, depth, k, rng.stride, geo.stage_in[j],
-                                              geo.stage_out[j], geo.stage_rf[j], se if kind.se else None,
-                                              pool=not no_proj)
+            part = list(terms.stage_costs(kind, rng.shortcut, cin, c, b, depth, k, rng.stride, geo.stage_in[j],
+                                          geo.stage_out[j], geo.stage_rf[j], se if kind.se else None,
+                                          pool=not no_proj))
             if no_proj and rng.stride == 2:
-                fl = fl + geo.stage_rf[j] ** 2 * quicksum(v * zin[v] * zc[v] for v in zin if v in zc)
-            cost = [a + x for a, x in zip(cost, (p, mt, fl, ac))]
+                part[_POOLED] = part[_POOLED] + geo.stage_rf[j] ** 2 * quicksum(
+                    v * zin[v] * zc[v] for v in zin if v in zc)
+            cost = [a + x for a, x in zip(cost, part)]
             if sp.nondecreasing:
                 m.addCons(c >= cin)
             parts.append(terms.stage_parts(kind, depth, lcin, lc, lb, lk))

@@ -22,9 +22,13 @@ TinyNAS adds BN (2) and ReLU (1) per output element to its MACs, as :mod:`deepma
 Entropy (DeepMAD Sec. 3.2): a unit's term is ``h = f (a1 X + a2 Y)`` and its log layer widths
 ``LW = X + Y``, with ``X = sum_l ln(c_in,l / g_l)`` and ``Y = sum_l 2 ln k_l``; for a stage of
 ``L`` blocks ``X = ln c_in + (L - 1) ln c + L n_b ln b`` and ``Y = L n_k ln k``
-(:attr:`BlockKind.entropy_exponents`). A new cost quantity is one more entry of
-:data:`COST_NAMES` and one more element in :func:`conv_bn_costs`, :func:`block_costs`,
-:func:`head_costs` and :func:`quantity_row`; everything else iterates over them.
+(:attr:`BlockKind.entropy_exponents`).
+
+A new cost quantity is one more entry of :data:`COST_NAMES`, one more element in the tuples of
+:func:`conv_bn_costs`, :func:`block_costs` and :func:`stage_costs` (and :func:`head_costs` if the
+classifier counts), its mapping in :func:`quantity_row` and a field of :class:`Costs`, all in this
+module; the DP, the MILPs, the continuous relaxation and the SCIP model iterate over
+:data:`COST_NAMES` (the independent check, :func:`deepmad.cost.count_network`, needs it too).
 """
 
 from __future__ import annotations
