@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -59,7 +59,6 @@ class SearchStats:
     leaf_time: float = 0.0
     milps: int = 0  # MILP bounds of boxes with fixed depths
     milp_time: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 def _work(box: Box, groups: list) -> int:

@@ -47,7 +47,7 @@ class EvolutionConfig:
     population: int = 256  # popu_size
     mutations_per_child: int = 2  # block_num
     seed: int = 0
-    time_limit: float = math.inf
+    time_limit: float = 30.0  # seconds (the CLI's --time-limit default; math.inf: run every child)
     checkpoints: tuple[int, ...] = (10_000, 100_000, 500_000)  # children counts to record
 
 

@@ -156,3 +156,17 @@ def test_quiet_turns_the_cli_progress_lines_off() -> None:
         args = parser.parse_args(["--like", "deepmad_r18"] + (["--quiet"] if quiet else []))
         options = DesignCommand._options(args, build_problem(args))
         assert ("progress" in options) != quiet
+
+
+def test_api_defaults_equal_the_cli_defaults() -> None:
+    import argparse
+
+    from deepmad.cli.design import DesignCommand
+    from deepmad.solvers import EvolutionConfig, ExactConfig, ScipConfig
+
+    parser = argparse.ArgumentParser()
+    DesignCommand().add_arguments(parser)
+    args = parser.parse_args([])
+    for cfg in (ExactConfig(), ScipConfig()):
+        assert (cfg.time_limit, cfg.gap) == (args.time_limit, args.gap) == (30.0, 0.01)
+    assert EvolutionConfig().time_limit == args.time_limit
