@@ -131,7 +131,11 @@ def test_ctrl_c_during_cli_design_writes_the_best_design(tmp_path: Path) -> None
                              "--time-limit", "600", "--gap", "1e-9", "--output", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     try:
-        line = proc.stderr.readline()  # the first progress line (every 5 s once the search runs)
+        line = ""
+        for _ in range(50):  # the first progress line (every 5 s once the search runs)
+            line = proc.stderr.readline()
+            if not line or "incumbent" in line:
+                break
         assert "incumbent" in line and "gap" in line, line
         proc.send_signal(signal.SIGINT)
         stdout, _ = proc.communicate(timeout=120)
