@@ -4,6 +4,12 @@ Run by hand (about 20 minutes on 2 cores)::
 
     python benchmarks/design.py                      # all presets, writes docs/benchmarks.md
     python benchmarks/design.py --presets deepmad_r50 --children 100000 --no-write
+    python benchmarks/design.py --compare /path/to/old/checkout --time-limit 300   # before/after
+
+``--compare`` runs only the exact solver, once with the package at the given checkout and once
+with this one (each in a fresh subprocess, alternating per budget), for every preset in reference
+mode and the default design (``deepmad_r50``, paper mode), and prints objective, nodes, bound
+evaluations, status and time side by side.
 
 For each ``--like`` preset (reference mode: the objective the published structures were scored
 with), the exact solver runs with a time limit and a 1 % gap target, and the evolution
@@ -16,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import math
+import os
 import platform
 import re
 import subprocess
@@ -56,7 +64,7 @@ def run_preset(name: str, args: argparse.Namespace) -> dict:
     ex = ExactSolver(time_limit=args.time_limit, gap=args.gap).solve(problem)
     marks = tuple(c for c in (10_000, 100_000, 500_000) if c <= args.children)
     evo = EvolutionSolver(children=args.children, seed=args.seed, start=LIKE_PRESETS[name].seed,
-                          checkpoints=marks).solve(problem)
+                          time_limit=math.inf, checkpoints=marks).solve(problem)
     evo_pts = [(t, v) for _, v, t in evo.extras["improvements"]]
     ex_pts = ex.extras.get("trajectory", [])
     row = {"preset": name, "published": published.objective, "published_ok": published.feasible,
@@ -78,7 +86,7 @@ def table(rows: list[dict], args: argparse.Namespace) -> str:
     for r in rows:
         pub = f"{r['published']:.1f}" + ("" if r["published_ok"] else " (over budget)")
         cells = [r["preset"], pub, f"{r['exact']:.1f}", f"{100 * r['gap']:.2f} %",
-                 f"{r['exact_s']:.1f} s" + ("" if r["status"] == "optimal" else " (limit)")]
+                 f"{r['exact_s']:.1f} s" + ("" if r["status"] in ("optimal", "gap_limit") else " (limit)")]
         for c in (10_000, 100_000, 500_000):
             if c <= args.children:
                 v, t = r["evo"].get(c, (math.nan, math.nan))
@@ -112,6 +120,42 @@ def write_section(text: str) -> None:
     atomic_write_text(DOC, doc)
 
 
+_ONE_RUN = """
+import json, sys
+from deepmad.scores.entropy import ScoreConfig
+from deepmad.solvers import ExactSolver, like
+name, mode, limit, gap = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+r = ExactSolver(time_limit=limit, gap=gap).solve(like(name, ScoreConfig(mode)))
+print(json.dumps({"objective": r.objective, "nodes": r.nodes, "evals": r.extras.get("bound_evaluations"),
+                  "status": r.status, "gap": r.gap, "time_s": r.time_s, "verified": r.verified}))
+"""
+
+
+def one_run(root: Path, name: str, mode: str, args: argparse.Namespace) -> dict:
+    """The exact solver on one budget with the package found at ``root`` (a fresh process)."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, "-c", _ONE_RUN, name, mode, str(args.time_limit), str(args.gap)],
+                         capture_output=True, text=True, env=env, check=True, cwd=root).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def compare(args: argparse.Namespace) -> str:
+    """Before/after table: the checkout ``args.compare`` against this one, alternating per budget."""
+    here = Path(__file__).resolve().parents[1]
+    cases = [(n, "reference") for n in args.presets] + [("deepmad_r50", "paper")]
+    lines = ["| budget (mode) | objective before / after | nodes before / after | "
+             "bound evaluations before / after | status before / after | time before / after (ratio) |",
+             "|---|---|---|---|---|---|"]
+    for name, mode in cases:
+        old, new = one_run(Path(args.compare), name, mode, args), one_run(here, name, mode, args)
+        print(name, mode, old, new, flush=True)
+        lines.append(f"| {name} ({mode}) | {old['objective']:.3f} / {new['objective']:.3f} | "
+                     f"{old['nodes']} / {new['nodes']} | {old['evals']} / {new['evals']} | "
+                     f"{old['status']} / {new['status']} | {old['time_s']:.1f} s / {new['time_s']:.1f} s "
+                     f"({new['time_s'] / old['time_s']:.2f}) |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--presets", nargs="+", default=list(PRESETS), choices=sorted(LIKE_PRESETS))
@@ -122,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--date", default=datetime.date.today().isoformat())
     p.add_argument("--no-write", action="store_true", help="print the table only")
+    p.add_argument("--compare", metavar="CHECKOUT", help="before/after table against another checkout")
     args = p.parse_args(argv)
+    if args.compare:
+        print(compare(args))
+        return 0
     rows = [run_preset(name, args) for name in args.presets]
     text = section(rows, args)
     print(text)

@@ -1,9 +1,16 @@
-"""The design core never imports torch (STYLE guideline 2)."""
+"""Import layering: the design core never imports torch, builders never import costs or scores,
+and the solvers import without the optional pyscipopt (STYLE guideline 2, docs/design.md)."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "deepmad"
 
 # Modules that must be importable without pulling torch into sys.modules.
 TORCH_FREE_MODULES = [
@@ -47,6 +54,11 @@ TORCH_FREE_MODULES = [
     "deepmad.solvers",
     "deepmad.solvers.space",
     "deepmad.solvers.fasteval",
+    "deepmad.solvers.terms",
+    "deepmad.solvers._bound",
+    "deepmad.solvers._dp",
+    "deepmad.solvers._depthleaf",
+    "deepmad.solvers.scip",
     "deepmad.solvers.problem",
     "deepmad.solvers.templates",
     "deepmad.solvers.exact",
@@ -68,3 +80,73 @@ def test_design_core_does_not_import_torch() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, f"torch imported by the design core: {proc.stdout}{proc.stderr}"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, in any form (``import a.b``, ``from a import b``, relative
+    imports resolved against the file's package, ``importlib.import_module("a.b")`` literals)."""
+    tree = ast.parse(path.read_text(), str(path))
+    package = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            out.add(base)
+            out.update(f"{base}.{a.name}" for a in node.names)
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in
+              ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant)):
+            out.add(str(node.args[0].value))
+    return out
+
+
+BUILDER_FILES = sorted(p for sub in ("models", "layers") for p in (PACKAGE / sub).rglob("*.py"))
+FORBIDDEN_FOR_BUILDERS = ("deepmad.cost", "deepmad.scores", "deepmad.solvers")
+
+
+@pytest.mark.parametrize("path", BUILDER_FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_builders_never_import_cost_or_score_code(path: Path) -> None:
+    bad = sorted(m for m in imported_modules(path)
+                 if any(m == f or m.startswith(f + ".") for f in FORBIDDEN_FOR_BUILDERS))
+    assert not bad, f"{path.relative_to(PACKAGE)} imports {bad}: builders take widths from deepmad.spec"
+
+
+def test_import_scan_sees_every_import_form(tmp_path: Path) -> None:
+    """The scanner itself: each import form of a cost module is found (so the test above can fail)."""
+    pkg = PACKAGE / "models"
+    forms = ["import deepmad.cost.counts", "from deepmad.cost import counts", "from ..cost.ic import x",
+             "from deepmad import cost", "    from deepmad.scores.entropy import score_spec",
+             "importlib.import_module('deepmad.cost.ic')"]
+    for i, form in enumerate(forms):
+        f = pkg / f"_scan_probe_{i}.py"
+        try:
+            f.write_text(("def f():\n" + form + "\n") if form.startswith(" ") else form + "\n")
+            found = imported_modules(f)
+            assert any(m.startswith(("deepmad.cost", "deepmad.scores")) for m in found), (form, found)
+        finally:
+            f.unlink()
+
+
+def test_solvers_import_without_pyscipopt_and_scip_says_how_to_install() -> None:
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'pyscipopt' or name.startswith('pyscipopt.'):\n"
+        "            raise ImportError('No module named pyscipopt')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import deepmad.solvers as s\n"
+        "from deepmad.errors import DeepmadError\n"
+        "try:\n"
+        "    s.design(like='deepmad_r18', solver='scip', time_limit=1)\n"
+        "except DeepmadError as e:\n"
+        "    print(str(e)); sys.exit(0)\n"
+        "sys.exit(1)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "pip install 'deepmad[scip]'" in proc.stdout and len(proc.stdout.strip().splitlines()) == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from dataclasses import replace
 
 from deepmad.cli.base import Command, parse_count
@@ -31,6 +32,7 @@ from deepmad.solvers import (
     like,
     template,
 )
+from deepmad.solvers.exact import Progress
 from deepmad.solvers.templates import cap_depths
 from deepmad.spec import get_preset, load_spec
 from deepmad.spec.presets import DISPLAY_NAMES
@@ -117,6 +119,8 @@ class DesignCommand(Command):
         s.add_argument("--children", type=int, default=500_000, help="evolution children (default 500000)")
         parser.add_argument("--output", metavar="FILE.json", help="write the result JSON (atomically)")
         parser.add_argument("--json", action="store_true", help="print the result JSON instead of the summary")
+        parser.add_argument("--quiet", action="store_true",
+                            help="no progress lines on stderr (exact solver: one every 5 s on long solves)")
 
     def run(self, args: argparse.Namespace) -> int:
         problem = build_problem(args)
@@ -124,6 +128,10 @@ class DesignCommand(Command):
         if shortfalls:
             raise InfeasibleError(infeasibility_message(problem, shortfalls))
         result = get_solver(args.solver, **self._options(args, problem)).solve(problem)
+        if result.design is None and result.status == "interrupted":  # Ctrl-C before any design
+            print(f"deepmad design: interrupted before a feasible design was found ({result.message})",
+                  file=sys.stderr)
+            return 130
         if result.design is None:
             raise InfeasibleError(result.message)
         data = result.to_dict(problem.convention)
@@ -132,6 +140,8 @@ class DesignCommand(Command):
         if args.output:
             atomic_write_json(args.output, data)
         print(json.dumps(data, indent=2) if args.json else summary(problem, result, args))
+        if result.status == "interrupted":  # Ctrl-C: the best design so far is printed and written
+            return 130
         return 0 if result.verified else 1
 
     @staticmethod
@@ -142,7 +152,17 @@ class DesignCommand(Command):
             if name and problem.space.resolutions == (LIKE_PRESETS[name].resolution,):
                 start = LIKE_PRESETS[name].seed
             return {"children": args.children, "seed": args.seed, "time_limit": args.time_limit, "start": start}
+        if args.solver == "exact" and not args.quiet:
+            return {"time_limit": args.time_limit, "gap": args.gap, "progress": _progress_line}
         return {"time_limit": args.time_limit, "gap": args.gap}
+
+
+def _progress_line(p: Progress) -> None:
+    """One progress line of a long exact solve, on stderr (``--quiet`` turns them off)."""
+    gap = f"{100 * p.gap:.2f} %" if math.isfinite(p.gap) else "n/a"
+    inc = f"{p.incumbent:.3f}" if math.isfinite(p.incumbent) else "none"
+    print(f"  [{p.elapsed:6.1f} s] incumbent {inc}  bound {p.bound:.3f}  gap {gap}  nodes {p.nodes}  "
+          f"bound evaluations {p.evaluations}", file=sys.stderr, flush=True)
 
 
 def _budget_dict(b: Budget) -> dict:

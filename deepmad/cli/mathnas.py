@@ -86,7 +86,7 @@ def _print_result(table: BlockTable, result: SolveResult) -> None:
         unit = table.metric(metric).unit
         print(f"predicted {metric}: {value:.6g} {unit}".rstrip())
     for c in result.constraints:
-        print(f"  {c.name}: value {c.value:.6g}, slack {c.slack:.4g} ({'ok' if c.slack <= 0 else 'VIOLATED'})")
+        print(f"  {c.label}: value {c.value:.6g}, slack {c.slack:.4g} ({'ok' if c.slack <= 0 else 'VIOLATED'})")
 
 
 def _run_solve(args: argparse.Namespace) -> int:

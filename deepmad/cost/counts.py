@@ -77,23 +77,28 @@ def count_network(spec: NetworkSpec, convention: str = "torch", resolution: int 
         start = len(tr.records)
         size = trace_stage(tr, st, spec.stage_in_channels(si), size, name, on_block)
 
-    # final conv and head
+    _trace_tail(spec, tr, blocks, size, res, tn)
+    return _report(spec, convention, r, blocks, tr.records)
+
+
+def _trace_tail(spec: NetworkSpec, tr: Tracer, blocks: list[BlockCost], size: int, res: float,
+                tn: bool) -> None:
+    """Trace the final conv and the classifier (``res``: the reference's float side)."""
     if spec.final_conv is not None:
         tr.stage, tr.block, start = "final_conv", 0, len(tr.records)
         cin = spec.stage_in_channels(len(spec.stages))
         in_size = size
         size = trace_conv_bn_act(tr, spec.final_conv, cin, size)
         rate = tinynas_conv_bn_act(spec.final_conv, cin) if tn else None
-        blocks.append(_sum_block("final_conv", 0, take(start), cin, spec.final_conv.out_channels,
+        blocks.append(_sum_block("final_conv", 0, tr.records[start:], cin, spec.final_conv.out_channels,
                                  in_size, size, rate, res))
         res /= spec.final_conv.stride
     if spec.head.num_classes > 0:
         tr.stage, tr.block, start = "head", 0, len(tr.records)
         tr.linear("fc", spec.num_features, spec.head.num_classes)
         rate = (0.0, 0.0) if tn else None
-        blocks.append(_sum_block("head", 0, take(start), spec.num_features, spec.head.num_classes,
+        blocks.append(_sum_block("head", 0, tr.records[start:], spec.num_features, spec.head.num_classes,
                                  1, 1, rate, res))
-    return _report(spec, convention, r, blocks, tr.records)
 
 
 def _report(spec: NetworkSpec, convention: str, r: int, blocks: list[BlockCost],

@@ -25,16 +25,9 @@ from deepmad.cost.trace import BLOCK_TRACERS, Tracer
 from deepmad.spec.blocks import StageSpec
 from deepmad.spec.ghost import GHOST, GHOST_HEAD, check_ghost_stage, ghost_se_channels
 
-__all__ = ["trace_ghost", "trace_ghost_head", "tinynas_ghost", "tinynas_ghost_head", "hidden_width"]
+__all__ = ["trace_ghost", "trace_ghost_head", "tinynas_ghost", "tinynas_ghost_head"]
 
 Rate = tuple[float, float]  # (params, FLOPs per input pixel)
-
-
-def hidden_width(st: StageSpec, first: bool) -> int:
-    """Hidden width b of a Ghost bottleneck: ``first_bottleneck_channels`` on the first block."""
-    if first and st.first_bottleneck_channels is not None:
-        return st.first_bottleneck_channels
-    return st.bottleneck_channels
 
 
 def _biased_conv(tr: Tracer, name: str, cin: int, cout: int, size: int) -> None:
@@ -54,7 +47,7 @@ def _ghost_module(tr: Tracer, name: str, cin: int, cout: int, size: int) -> None
 def trace_ghost(tr: Tracer, st: StageSpec, cin: int, stride: int, first: bool, size: int) -> int:
     """Ghost bottleneck, layer by layer as :class:`deepmad.models.ghost.GhostBottleneck`."""
     check_ghost_stage(st)
-    b, c, k = hidden_width(st, first), st.out_channels, st.kernel_size
+    b, c, k = st.hidden_width(first), st.out_channels, st.kernel_size
     _ghost_module(tr, "ghost1", cin, b, size)
     out = size
     if stride > 1:
@@ -93,7 +86,7 @@ def _ghost_module_rate(cin: int, cout: int, act: bool) -> Rate:
 def tinynas_ghost(st: StageSpec, cin: int, s: int, first: bool) -> Rate:
     """(params, FLOPs per input pixel) of one Ghost bottleneck in the TinyNAS convention."""
     check_ghost_stage(st)
-    b, c, k = hidden_width(st, first), st.out_channels, st.kernel_size
+    b, c, k = st.hidden_width(first), st.out_channels, st.kernel_size
     p, f = _ghost_module_rate(cin, b, act=True)
     if s > 1:
         pd, fd = _conv_bn(b, b, k, s, b)

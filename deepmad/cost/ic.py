@@ -27,24 +27,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deepmad.errors import SpecError
+from deepmad.spec.blocks import IC_HIDDEN_RATIO, ic_hidden_channels
 
 __all__ = ["IC_HIDDEN_RATIO", "ICBranchCost", "ic_hidden_channels", "ic_branch_cost", "ic_tinynas_rate"]
 
-IC_HIDDEN_RATIO = 0.125  # m / c_out: width of the IC branch relative to the conv's output
-
-
-def ic_hidden_channels(out_channels: int, groups: int = 1, ratio: float = IC_HIDDEN_RATIO) -> int:
-    """Hidden width ``m = g * max(1, round(ratio * c_out / g))`` of the IC branch.
-
-    A multiple of ``groups`` so that ``U`` and ``V`` keep the conv's grouping; a depthwise conv
-    (``g = c_out``) gets ``m = c_out``.
-    """
-    if ratio <= 0:
-        raise SpecError(f"IC hidden_ratio={ratio!r} is invalid; expected a number > 0")
-    if groups <= 0 or out_channels % groups:
-        raise SpecError(f"IC groups={groups!r} must divide out_channels={out_channels!r}")
-    return groups * max(1, int(ratio * out_channels / groups + 0.5))
 
 
 @dataclass(frozen=True)

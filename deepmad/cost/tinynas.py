@@ -59,7 +59,7 @@ def _residual(st: StageSpec, cin: int, s: int, first: bool, projectable: bool) -
             return 0.0, 0.0
         p, f = _conv_bn(cin, c, 1, s)
         return p, f + c / s**2
-    force = first and st.block == "res_k1kxk1"
+    force = first and st.kind.projection == "first"
     if projectable and (cin != c or force):
         p, f = _conv_bn(cin, c, 1, 1)
         p, f = p, f / s**2 + c / s**2
@@ -99,7 +99,7 @@ def _k1dwk1(st: StageSpec, cin: int, s: int, first: bool) -> Rate:
     p2, f2 = _conv_bn(b, b, k, s, g=b, conv=st.conv)
     p3, f3 = _conv_bn(b, c, 1, 1)
     se_p = 0.0
-    if st.block == "res_k1dwsek1":
+    if st.kind.se:
         se = se_channels(b)
         se_p = _conv_bn(b, se, 1, 1)[0] + _conv_bn(se, b, 1, 1)[0]  # params only
     relu = b + b / s**2 + c / s**2

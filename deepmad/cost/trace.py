@@ -87,7 +87,7 @@ def _shortcut(tr: Tracer, st: StageSpec, cin: int, stride: int, first: bool, siz
         if stride != 1 or cin != st.out_channels:
             tr.conv_bn("shortcut", cin, st.out_channels, 1, stride, 1, size, counted=False)
         return
-    if projectable and (cin != st.out_channels or (first and st.block == "res_k1kxk1")):
+    if projectable and (cin != st.out_channels or (first and st.kind.projection == "first")):
         pooled = conv_out_size(size, 1, stride)  # 2x2 avg-pool (ceil mode) has the conv's output side
         tr.conv_bn("shortcut", cin, st.out_channels, 1, 1, 1, pooled, counted=False)
 
@@ -113,7 +113,7 @@ def _k1dwk1(tr: Tracer, st: StageSpec, cin: int, stride: int, first: bool, size:
     b, c, k = st.bottleneck_channels, st.out_channels, st.kernel_size
     tr.conv_bn("conv1", cin, b, 1, 1, 1, size)
     out = tr.conv_bn("conv2", b, b, k, stride, b, size, conv_type=st.conv)
-    if st.block == "res_k1dwsek1":
+    if st.kind.se:
         se = se_channels(b)
         tr.conv_bn("se.conv1", b, se, 1, 1, 1, 1, counted=False)
         tr.conv_bn("se.conv2", se, b, 1, 1, 1, 1, counted=False)

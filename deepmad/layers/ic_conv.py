@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deepmad.cost.ic import IC_HIDDEN_RATIO, ic_hidden_channels
+from deepmad.spec.blocks import IC_HIDDEN_RATIO, ic_hidden_channels
 
 __all__ = ["ICConv2d"]
 

@@ -68,7 +68,7 @@ class Enumeration:
         keep = self.valid.copy()
         for metric, sense, value in bounds:
             v = self.values[metric]
-            keep &= (v <= value) if sense == "upper" else (v >= value)
+            keep &= (v <= value) if sense == "<=" else (v >= value)
         return keep
 
     def arch(self, flat: int) -> tuple[int, ...]:
@@ -83,7 +83,7 @@ class Enumeration:
             if not keep.any():
                 return None
             v = self.values[metric][keep]
-            return float(v.min() if sense == "upper" else v.max())
+            return float(v.min() if sense == "<=" else v.max())
 
         return optimise
 

@@ -86,8 +86,8 @@ class LinearForm:
             scale = max(float(np.abs(delta).max()), 1e-12)
             rows.append(delta / scale)
             rhs = (value - base) / scale
-            lbs.append(rhs if sense == "lower" else -np.inf)
-            ubs.append(rhs if sense == "upper" else np.inf)
+            lbs.append(rhs if sense == ">=" else -np.inf)
+            ubs.append(rhs if sense == "<=" else np.inf)
         return LinearConstraint(np.array(rows), np.array(lbs), np.array(ubs))
 
     def constraints(self, bounds: list[tuple[str, str, float]]) -> list[LinearConstraint]:

@@ -24,7 +24,7 @@ def milp_optimiser(form: LinearForm, time_limit: float | None = None) -> Optimiz
 
     def optimise(metric: str, sense: str, bounds: list[tuple[str, str, float]]) -> float | None:
         base, delta = form.vector(metric)
-        sign = 1.0 if sense == "upper" else -1.0  # minimise for an upper bound, maximise for a lower
+        sign = 1.0 if sense == "<=" else -1.0  # minimise for an upper bound, maximise for a lower
         out = solve_binary(sign * delta, form.constraints(bounds), time_limit=time_limit)
         if out.x is None:
             return None

@@ -4,11 +4,14 @@ MathNAS (arXiv 2311.04943), Eq. 1 and Eq. 6: maximise the predicted accuracy of 
 one block per node, subject to budgets on latency, energy (and here FLOPs), each with an upper
 and/or a lower bound. Constraint values follow optuna's sign convention: ``slack <= 0`` means
 satisfied. Every solver re-checks its answer with exact arithmetic here (scipy/scipy#22812).
+
+The vocabulary is DeepMAD design's (:mod:`deepmad.solvers.problem`, :mod:`deepmad.solvers.status`):
+the same :class:`Budget` (``quantity``, ``upper``, ``lower``), :class:`ConstraintValue` (``name``,
+sense ``"<="`` / ``">="``, ``value``, ``limit``, ``slack``), status set and ``success`` flag.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +20,8 @@ from deepmad.errors import DeepmadError, InfeasibleError
 from deepmad.mathnas.predictors import check_predictor, predict
 from deepmad.mathnas.space import Arch
 from deepmad.mathnas.tables import BlockTable
+from deepmad.solvers.problem import Budget, ConstraintValue
+from deepmad.solvers.status import check_status
 
 __all__ = [
     "BUDGET_METRICS",
@@ -32,36 +37,6 @@ __all__ = [
 
 BUDGET_METRICS: tuple[str, ...] = ("latency", "energy", "flops")
 FEASIBILITY_TOL = 1e-7  # relative tolerance of the independent re-check
-
-
-@dataclass(frozen=True)
-class Budget:
-    """``lower <= metric(N) <= upper``; either bound may be None."""
-
-    metric: str  # "latency", "energy" or "flops"
-    upper: float | None = None  # e.g. L-hat of Eq. 1
-    lower: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.metric not in BUDGET_METRICS:
-            raise DeepmadError(f"budget metric {self.metric!r} is unknown; allowed: {', '.join(BUDGET_METRICS)}")
-        if self.upper is None and self.lower is None:
-            raise DeepmadError(f"budget on {self.metric} needs an upper or a lower bound")
-        for name in ("upper", "lower"):
-            v = getattr(self, name)
-            if v is not None and not math.isfinite(float(v)):
-                raise DeepmadError(f"budget {self.metric} {name}={v!r} is invalid; expected a finite number")
-        if self.upper is not None and self.lower is not None and self.lower > self.upper:
-            raise DeepmadError(f"budget on {self.metric}: lower={self.lower} exceeds upper={self.upper}")
-
-    def bounds(self) -> list[tuple[str, float]]:
-        """The bounds as (sense, value) pairs, sense in {"upper", "lower"}."""
-        out = []
-        if self.upper is not None:
-            out.append(("upper", float(self.upper)))
-        if self.lower is not None:
-            out.append(("lower", float(self.lower)))
-        return out
 
 
 @dataclass(frozen=True)
@@ -81,27 +56,13 @@ class MathNASProblem:
             if self.table.metric("flops").bounds()[0] <= 0:
                 raise DeepmadError(f"table {self.table.name!r} allows F(N) <= 0; the FLOPs predictor needs F(N) > 0")
         for b in self.budgets:
-            self.table.metric(b.metric)
+            if b.quantity not in BUDGET_METRICS:
+                raise DeepmadError(f"budget metric {b.quantity!r} is unknown; allowed: {', '.join(BUDGET_METRICS)}")
+            self.table.metric(b.quantity)
 
     def bound_list(self) -> list[tuple[str, str, float]]:
-        """Every bound as (metric, sense, value)."""
-        return [(b.metric, sense, v) for b in self.budgets for sense, v in b.bounds()]
-
-
-@dataclass(frozen=True)
-class ConstraintValue:
-    """A budget bound evaluated on the chosen network (``slack <= 0``: satisfied)."""
-
-    metric: str
-    sense: str  # "upper" or "lower"
-    bound: float
-    value: float
-    slack: float  # value - bound (upper) or bound - value (lower)
-
-    @property
-    def name(self) -> str:
-        """E.g. ``"latency <= 500"``."""
-        return f"{self.metric} {'<=' if self.sense == 'upper' else '>='} {self.bound:g}"
+        """Every bound as (metric, sense ``"<="`` / ``">="``, value)."""
+        return [(b.quantity, sense, v) for b in self.budgets for sense, v in b.bounds()]
 
 
 @dataclass(frozen=True)
@@ -118,8 +79,8 @@ class Infeasibility:
     @property
     def message(self) -> str:
         """One line naming the bound and by how much it misses."""
-        op = "<=" if self.sense == "upper" else ">="
-        word = "minimum" if self.sense == "upper" else "maximum"
+        op = self.sense
+        word = "minimum" if self.sense == "<=" else "maximum"
         unit = f" {self.unit}" if self.unit else ""
         return (f"{self.metric} {op} {self.bound:g}{unit} is infeasible: the {word} achievable "
                 f"{self.metric} is {self.achievable:.6g}{unit} (short by {self.shortfall:.4g}{unit})")
@@ -129,7 +90,7 @@ class Infeasibility:
 class SolveResult:
     """A solver's answer: the choice per node, predicted metrics, constraint slacks, status."""
 
-    status: str  # "optimal", "infeasible", "time_limit" or "failed"
+    status: str  # deepmad.solvers.status: "optimal", "infeasible", "time_limit" or "failed" here
     choices: Arch | None  # 0-based option index per node
     option_names: tuple[str, ...] | None  # chosen option name per node
     predicted: Mapping[str, float]  # accuracy (by the predictor), latency, energy, flops
@@ -142,10 +103,18 @@ class SolveResult:
     iterations: int = 1  # MILPs solved (Dinkelbach iterations), or 1
     infeasibilities: tuple[Infeasibility, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        check_status(self.status)
+
     @property
     def feasible(self) -> bool:
         """True when a network was found and every bound holds."""
         return self.choices is not None and all(c.slack <= 0 for c in self.constraints)
+
+    @property
+    def success(self) -> bool:
+        """A network was returned and passed the re-check (as ``DesignResult.success``)."""
+        return self.feasible
 
     def raise_if_infeasible(self) -> SolveResult:
         """Raise :class:`InfeasibleError` (one line) unless a network was found."""
@@ -163,9 +132,9 @@ class SolveResult:
             "options": None if self.option_names is None else list(self.option_names),
             "predicted": dict(self.predicted),
             "predictor": self.predictor,
-            "constraints": [{"name": c.name, "metric": c.metric, "sense": c.sense, "bound": c.bound,
-                             "value": c.value, "slack": c.slack} for c in self.constraints],
-            "solver": {"name": self.solver, "status": self.status, "message": self.message,
+            "constraints": [c.to_dict() for c in self.constraints],
+            "solver": {"name": self.solver, "status": self.status, "success": self.success,
+                       "message": self.message,
                        "gap": self.gap, "time_s": self.time_s, "iterations": self.iterations},
             "infeasibilities": [i.message for i in self.infeasibilities if i.achievable is not None],
         }
@@ -178,16 +147,16 @@ def evaluate_arch(problem: MathNASProblem, arch: Arch) -> tuple[dict[str, float]
     cons = []
     for metric, sense, bound in problem.bound_list():
         value = predicted[metric]
-        cons.append(ConstraintValue(metric, sense, bound, value, value - bound if sense == "upper" else bound - value))
+        cons.append(ConstraintValue.of(metric, sense, value, bound))
     return predicted, tuple(cons)
 
 
 def is_within_tolerance(cons: tuple[ConstraintValue, ...]) -> bool:
     """True when every slack is <= FEASIBILITY_TOL relative to the bound's scale."""
-    return all(c.slack <= FEASIBILITY_TOL * max(1.0, abs(c.bound)) for c in cons)
+    return all(c.slack <= FEASIBILITY_TOL * max(1.0, abs(c.limit)) for c in cons)
 
 
-# optimise(metric, sense, bounds) -> best value of metric (min for "upper", max for "lower")
+# optimise(metric, sense, bounds) -> best value of metric (min for "<=", max for ">=")
 # over the networks that satisfy ``bounds`` (and the table's depth rules); None if none does.
 Optimizer = Callable[[str, str, list[tuple[str, str, float]]], float | None]
 
@@ -206,7 +175,7 @@ def diagnose(problem: MathNASProblem, optimise: Optimizer) -> tuple[Infeasibilit
             best = optimise(metric, sense, [])
         if best is None:
             continue
-        shortfall = best - bound if sense == "upper" else bound - best
+        shortfall = best - bound if sense == "<=" else bound - best
         if shortfall > FEASIBILITY_TOL * max(1.0, abs(bound)):
             unit = problem.table.metric(metric).unit
             found.append(Infeasibility(metric, sense, bound, best, shortfall, unit))

@@ -26,7 +26,7 @@ def make_shortcut(st: StageSpec, cin: int, stride: int, first: bool, projectable
     if projectable or cin == c:
         if stride == 2:
             layers.append(nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False))
-        if projectable and (cin != c or (first and st.block == "res_k1kxk1")):
+        if projectable and (cin != c or (first and st.kind.projection == "first")):
             layers.append(ConvBN(cin, c, 1))
         return nn.Sequential(*layers) if layers else nn.Identity()
     return None
@@ -104,7 +104,7 @@ class ResK1DWK1(_Residual):
             ConvBN(cin, b, 1), get_act_layer(st.activation),
             ConvBN(b, b, k, stride, groups=b, conv_type=st.conv), get_act_layer(st.activation),
         ]
-        if st.block == "res_k1dwsek1":
+        if st.kind.se:
             layers.append(SqueezeExcite(b))
         layers.append(ConvBN(b, c, 1))
         self.body = nn.Sequential(*layers)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from deepmad.cost.ghost import hidden_width
 from deepmad.layers.conv_bn_act import ConvBN, ConvBNActLayer, get_act_layer
 from deepmad.models.blocks import BLOCKS
 from deepmad.spec.blocks import StageSpec
@@ -58,7 +57,7 @@ class GhostBottleneck(nn.Module):
     def __init__(self, st: StageSpec, cin: int, stride: int, first: bool) -> None:
         super().__init__()
         check_ghost_stage(st)
-        b, c, k = hidden_width(st, first), st.out_channels, st.kernel_size
+        b, c, k = st.hidden_width(first), st.out_channels, st.kernel_size
         self.ghost1 = GhostModule(cin, b, st.activation)
         self.dw = ConvBN(b, b, k, stride, groups=b) if stride > 1 else nn.Identity()
         self.se = GhostSqueezeExcite(b, st.se_ratio) if st.se_ratio is not None else nn.Identity()

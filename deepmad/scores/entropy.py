@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from deepmad.errors import DeepmadError
-from deepmad.spec.blocks import ConvBNAct, ResNetStem, StageSpec
+from deepmad.spec.blocks import BLOCK_KINDS, ConvBNAct, StageSpec
 from deepmad.spec.network import NetworkSpec, conv_out_size
 
 __all__ = [
@@ -58,6 +58,8 @@ __all__ = [
     "stage_info",
     "multi_scale_entropy",
     "effectiveness",
+    "feature_sides",
+    "population_std",
     "penalty_depths",
     "penalty_stage_indices",
     "depth_penalty",
@@ -187,7 +189,7 @@ def network_units(spec: NetworkSpec) -> list[Unit]:
         for j in range(st.depth):
             cin = spec.stage_in_channels(i) if j == 0 else st.out_channels
             units.append(Unit(st.stride if j == 0 else 1, st.out_channels, tuple(rule(st, cin)),
-                              st.block == "res_k1dwsek1", i + 1))
+                              st.kind.se, i + 1))
     if spec.final_conv is not None:
         fc = spec.final_conv
         cin = spec.stage_in_channels(len(spec.stages))
@@ -196,21 +198,27 @@ def network_units(spec: NetworkSpec) -> list[Unit]:
     return units
 
 
-def _unit_sides(spec: NetworkSpec, units: Sequence[Unit], resolution: int, mode: str) -> list[int]:
-    """Spatial side after every unit (true sizes in paper mode; TinyNAS walk in reference)."""
+def feature_sides(strides: Sequence[int], se_units: Sequence[bool], resolution: int, mode: str) -> list[int]:
+    """Spatial side after every unit, given each unit's stride (and whether it is a DW-SE block).
+
+    ``paper``: true sides ``(r - 1) // s + 1`` (odd kernels padded by ``k // 2``; a ResNet stem is
+    one unit of stride 4, ``ceil(ceil(r/2)/2) = ceil(r/4)``). ``reference``: TinyNAS's walk
+    ``r // s``, and 1 after any DW-SE block (``SE.get_output_resolution``, a reference defect).
+    """
     sides: list[int] = []
     r = resolution
-    for idx, u in enumerate(units):
+    for s, se in zip(strides, se_units):
         if mode == "paper":
-            if idx == 0 and isinstance(spec.stem, ResNetStem):
-                r = conv_out_size(conv_out_size(r, spec.stem.kernel_size, 2), 3, 2)
-            else:
-                k = max(lay[1] for lay in u.layers)
-                r = conv_out_size(r, k, u.stride)
+            r = conv_out_size(r, 3, s)
         else:
-            r = 1 if u.dwse else r // u.stride
+            r = 1 if se else r // s
         sides.append(r)
     return sides
+
+
+def _unit_sides(units: Sequence[Unit], resolution: int, mode: str) -> list[int]:
+    """Spatial side after every unit (true sizes in paper mode; TinyNAS walk in reference)."""
+    return feature_sides([u.stride for u in units], [u.dwse for u in units], resolution, mode)
 
 
 @dataclass(frozen=True)
@@ -227,7 +235,7 @@ def stage_info(spec: NetworkSpec, config: ScoreConfig, units: Sequence[Unit] | N
     """Stage boundaries (before every stride-2 top-level unit except the stem) and prefixes."""
     units = network_units(spec) if units is None else units
     res = config.resolution or spec.resolution
-    sides = _unit_sides(spec, units, res, config.mode)
+    sides = _unit_sides(units, res, config.mode)
     ends = [i - 1 for i, u in enumerate(units)
             if i > 0 and u.stride == 2 and units[i - 1].top != u.top]
     ends.append(len(units) - 1)
@@ -282,11 +290,8 @@ def penalty_stage_indices(blocks: Sequence[str], rule: str) -> tuple[int, ...]:
         return tuple(idx)
     if rule == "skip_first":
         return tuple(idx[1:])
-    if blocks and blocks[0] == "res_k1kxk1":
-        idx = idx[1:]
-    if blocks and blocks[0] in ("res_k1kxk1", "res_kxkx"):
-        idx = idx[1:]
-    return tuple(idx)
+    skip = BLOCK_KINDS[blocks[0]].penalty_skip if blocks else 0
+    return tuple(idx[skip:])
 
 
 def penalty_depths(spec: NetworkSpec, rule: str) -> tuple[int, ...]:
@@ -298,9 +303,14 @@ def depth_penalty(depths: Sequence[int], beta: float) -> float:
     """Q = beta * exp(population std of ``depths``); an empty list counts as std 0."""
     if not depths:
         return beta
-    mean = sum(depths) / len(depths)
-    var = sum((d - mean) ** 2 for d in depths) / len(depths)
-    return beta * math.exp(math.sqrt(var))
+    return beta * math.exp(population_std(depths))
+
+
+def population_std(xs: Sequence[Any], sqrt: Callable[[Any], Any] = math.sqrt, eps: float = 0.0) -> Any:
+    """``sqrt(sum (x - mean)^2 / n + eps)``: numbers, or solver expressions with their ``sqrt``."""
+    n = len(xs)
+    mean = sum(xs) / n
+    return sqrt(sum((x - mean) ** 2 for x in xs) / n + eps)
 
 
 @dataclass(frozen=True)

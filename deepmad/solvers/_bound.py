@@ -27,13 +27,16 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from deepmad.errors import DeepmadError
+from deepmad.scores.entropy import population_std
+from deepmad.solvers import terms
 from deepmad.solvers.problem import DesignProblem
 
-__all__ = ["Context", "Box", "min_std", "min_std_point", "penalty_tangent", "g_rho"]
+__all__ = ["ConstraintRow", "Context", "Box", "min_std", "min_std_point", "penalty_tangent", "g_rho"]
 
 NEG = -1e300
 
@@ -62,16 +65,11 @@ def min_std_point(ranges: tuple[tuple[int, int], ...]) -> tuple[float, ...]:
     return tuple(min(max(0.5 * (a + b), lo), hi) for lo, hi in ranges)
 
 
-def _std(x) -> float:
-    m = sum(x) / len(x)
-    return math.sqrt(sum((v - m) ** 2 for v in x) / len(x))
-
-
 def min_std(ranges: tuple[tuple[int, int], ...]) -> float:
     """Minimum of the population std of x_i in [lo_i, hi_i] over reals (a lower bound for integers)."""
     if len(ranges) < 2:
         return 0.0
-    return max(0.0, _std(min_std_point(ranges)) - 1e-9)
+    return max(0.0, population_std(min_std_point(ranges)) - 1e-9)
 
 
 def penalty_tangent(point, beta: float) -> tuple[float, np.ndarray]:
@@ -85,7 +83,7 @@ def penalty_tangent(point, beta: float) -> tuple[float, np.ndarray]:
     x = np.asarray(point, float)
     if len(x) < 2:
         return beta, np.zeros(len(x))
-    sd = _std(x)
+    sd = population_std(x)
     q = beta * math.exp(sd)
     if sd < 1e-12:
         return q, np.zeros(len(x))
@@ -100,15 +98,35 @@ class Box:
     depth: list[tuple[int, int]]  # per stage
     kernels: list[tuple[int, ...]]  # per stage
     bott: list[tuple[int, int]]  # per stage, absolute bottleneck interval
-    blocks: tuple[int, int] | None = None  # allowed total block count sum_j L_j (None: any)
 
     def copy(self) -> Box:
         """Shallow copy with fresh lists."""
-        return Box(list(self.widths), list(self.depth), list(self.kernels), list(self.bott), self.blocks)
+        return Box(list(self.widths), list(self.depth), list(self.kernels), list(self.bott))
 
     def is_leaf(self) -> bool:
         """Depths and kernels fixed."""
         return all(a == b for a, b in self.depth) and all(len(k) == 1 for k in self.kernels)
+
+
+class ConstraintRow(NamedTuple):
+    """A budget bound as ``sense * (weights . base + (head_params + head_macs) nc c_f + const) <= sense * limit``.
+
+    ``base`` is (:data:`deepmad.solvers.terms.COST_NAMES`, layers) of the body; ``c_f`` the
+    classifier's input width (:func:`deepmad.solvers.terms.quantity_row`).
+    """
+
+    name: str  # e.g. "macs[tinynas]<="
+    sense: float  # +1 for an upper bound, -1 for a lower bound
+    limit: float
+    weights: np.ndarray  # over the base quantities
+    head_params: float  # per nc c_f
+    head_macs: float  # per nc c_f
+    const: float
+
+    def value(self, base: np.ndarray, final_width: float, num_classes: int) -> float:
+        """The budget quantity at base costs ``base`` and classifier input ``final_width``."""
+        return (float(self.weights @ base) + (self.head_params + self.head_macs) * final_width * num_classes
+                + self.const)
 
 
 class Context:
@@ -128,15 +146,15 @@ class Context:
         self.pen_idx = lay.penalty_stages
         self.f, self.a1, self.a2 = cfg.factor, cfg.alpha1, cfg.alpha2
         self.nc = space.num_classes
-        k0, cin = space.stem_kernel, space.in_channels
-        self.T0 = self.f * (self.a1 * math.log(cin) + 2 * self.a2 * math.log(k0))
-        self.LW0 = math.log(cin * k0 * k0)
-        self.coef_cache: dict = {}  # deepmad.solvers._dp._cost_coefficients per (stage, depths, kernels)
+        x0, y0 = terms.stem_parts(space.in_channels, space.stem_kernel, math.log)
+        self.T0 = terms.unit_entropy(x0, y0, self.f, self.a1, self.a2)
+        self.LW0 = terms.log_width(x0, y0)
+        self.coef_cache: dict = {}  # deepmad.solvers._dp.cost_coefficients per (stage, depths, kernels)
         self._constraints(problem)
 
     def _constraints(self, problem: DesignProblem) -> None:
-        """Constraint rows: weights over (params, torch MACs, TinyNAS FLOPs, acts, layers)."""
-        self.rows: list[tuple[str, float, float, np.ndarray, float, float, float]] = []
+        """Constraint rows (:class:`ConstraintRow`) and the rho limit ``rho0``."""
+        self.rows: list[ConstraintRow] = []
         self.rho0: float | None = None
         for b in problem.budgets:
             if b.quantity == "rho":
@@ -148,35 +166,23 @@ class Context:
                 continue
             if b.quantity == "resolution":
                 continue
-            w, hp, hm, hc = np.zeros(5), 0.0, 0.0, 0.0
-            torch = b.convention == "torch"
-            if b.quantity == "params":
-                w[0], hp = 1.0, 1.0 if torch else 0.0
-            elif b.quantity in ("macs", "flops"):
-                mult = 2.0 if b.quantity == "flops" else 1.0
-                w[1 if torch else 2] = mult
-                hm = mult if torch else 0.0
-            elif b.quantity == "activations":
-                w[3], hc = 1.0, float(self.nc)
-            else:
-                w[4] = 1.0
-            if torch and b.quantity == "params":
-                hc = float(self.nc)
+            w, hp, hm, hc = terms.quantity_row(b.quantity, b.convention, self.nc)
             for sense, lim in (("<=", b.upper), (">=", b.lower)):
                 if lim is None or (sense == ">=" and lim <= 0):
                     continue
-                self.rows.append((b.name + sense, 1.0 if sense == "<=" else -1.0, float(lim), w, hp, hm, hc))
+                self.rows.append(ConstraintRow(b.name + sense, 1.0 if sense == "<=" else -1.0, float(lim),
+                                               w, hp, hm, hc))
 
     # --- prices ------------------------------------------------------------------------------
     def prices(self, lam: np.ndarray) -> tuple[np.ndarray, float, float, float]:
         """Net prices on the base quantities, on head params / MACs per width, and a constant."""
-        omega, hp, hm, const = np.zeros(5), 0.0, 0.0, 0.0
-        for li, (_, sg, lim, w, p, m, c) in zip(lam, self.rows):
-            scale = li * sg / max(lim, 1.0)
-            omega -= scale * w
-            hp -= scale * p
-            hm -= scale * m
-            const += li * sg - scale * c
+        omega, hp, hm, const = np.zeros(terms.LAYERS + 1), 0.0, 0.0, 0.0
+        for li, row in zip(lam, self.rows):
+            scale = li * row.sense / max(row.limit, 1.0)
+            omega -= scale * row.weights
+            hp -= scale * row.head_params
+            hm -= scale * row.head_macs
+            const += li * row.sense - scale * row.const
         return omega, hp, hm, const
 
     # --- b maximisation ---------------------------------------------------------------------

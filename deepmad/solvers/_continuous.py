@@ -15,8 +15,9 @@ import math
 import numpy as np
 from scipy.optimize import minimize
 
+from deepmad.scores.entropy import population_std
+from deepmad.solvers import terms
 from deepmad.solvers._bound import Context, g_rho
-from deepmad.solvers.fasteval import KIND_TERMS, stage_costs
 from deepmad.solvers.space import Design
 
 __all__ = ["continuous_starts"]
@@ -38,38 +39,36 @@ class _Model:
         """Continuous objective, base costs (params, torch MACs, TinyNAS FLOPs, acts, layers), LW, D."""
         ctx, sp = self.ctx, self.ctx.space
         c0, st = self.unpack(z)
-        f, a1, a2 = ctx.f, ctx.a1, ctx.a2
-        r, side = ctx.resolution, ctx.geo.stem_out
-        w0 = sp.in_channels * c0 * sp.stem_kernel ** 2
-        cost = np.array([w0 + 2 * c0, w0 * side * side, (w0 + 3 * c0) / sp.stem_stride ** 2 * r * r,
-                         c0 * side * side, 1.0])
-        terms, lw, layers, chans = [ctx.T0], [ctx.LW0], [1.0], [c0]
+        geo = ctx.geo
+        cost = np.array(terms.conv_bn_costs(sp.in_channels, c0, sp.stem_kernel, sp.stem_stride, geo.stem_out,
+                                            ctx.resolution) + (1.0,))
+        parts, layers, chans = [terms.stem_parts(sp.in_channels, sp.stem_kernel, math.log)], [1.0], [c0]
         cin = c0
         for j, (rng, (c, b, depth), k) in enumerate(zip(sp.stages, st, self.kernels)):
-            nl, nb, nk, _ = KIND_TERMS[rng.block]
-            se = max(8.0, b / 4 - 4) if rng.block == "res_k1dwsek1" else None
-            p, m, fl, a = stage_costs(rng.block, rng.shortcut, cin, c, b, depth, k, rng.stride,
-                                      ctx.geo.stage_in[j], ctx.geo.stage_out[j], ctx.geo.stage_rf[j], se)
-            cost += np.array([p, m, fl, a, nl * depth])
-            terms.append(f * (a1 * (math.log(cin) + (depth - 1) * math.log(c)) + depth * (a1 * nb * math.log(b) + a2 * nk * math.log(k))))
-            lw.append(math.log(cin) + (depth - 1) * math.log(c) + depth * (nb * math.log(b) + nk * math.log(k)))
+            nl = rng.kind.layers_per_block
+            se = max(8.0, b / 4 - 4) if rng.kind.se else None  # se(b) on average over the grid
+            costs = terms.stage_costs(rng.kind, rng.shortcut, cin, c, b, depth, k, rng.stride,
+                                      geo.stage_in[j], geo.stage_out[j], geo.stage_rf[j], se)
+            cost += np.array(costs + (nl * depth,))
+            parts.append(terms.stage_parts(rng.kind, depth, math.log(cin), math.log(c), math.log(b), math.log(k)))
             layers.append(nl * depth)
             chans.append(c)
             cin = c
         if self.final is not None:
-            cf, s2, rf = self.final, ctx.geo.stage_out[-1] ** 2, ctx.geo.final_rf
-            cost += np.array([cin * cf + 2 * cf, cin * cf * s2, (cin * cf + 3 * cf) * rf * rf, cf * s2, 1.0])
-            terms.append(f * a1 * math.log(cin))
-            lw.append(math.log(cin))
+            cf = self.final
+            cost += np.array(terms.conv_bn_costs(cin, cf, 1, 1, geo.stage_out[-1], geo.final_rf) + (1.0,))
+            parts.append(terms.final_parts(math.log(cin)))
             layers.append(1.0)
             chans.append(cf)
+        h = [terms.unit_entropy(x, y, ctx.f, ctx.a1, ctx.a2) for x, y in parts]
+        lw = [terms.log_width(x, y) for x, y in parts]
         ends = list(ctx.ends)
-        s_cum, lw_cum, d_cum = np.cumsum(terms)[ends], np.cumsum(lw)[ends], np.cumsum(layers)[ends]
+        s_cum, lw_cum, d_cum = np.cumsum(h)[ends], np.cumsum(lw)[ends], np.cumsum(layers)[ends]
         m = np.log(np.array(chans)[ends]) + ctx.ls2
         obj = float(np.sum(ctx.alpha * m * s_cum))
         ds = [st[i][2] for i in ctx.pen_idx]
         if ctx.cfg.depth_penalty:
-            obj -= ctx.cfg.depth_penalty * math.exp(float(np.std(ds)) if ds else 0.0)
+            obj -= ctx.cfg.depth_penalty * math.exp(population_std(ds) if ds else 0.0)
         return obj, cost, (chans[-1] if self.final is None else chans[-2]), lw_cum, d_cum
 
     def constraints(self, z: np.ndarray) -> np.ndarray:
@@ -78,9 +77,8 @@ class _Model:
         _, cost, nf, lw, d = self.parts(z)
         nf = self.final or nf
         out = []
-        for _, sg, lim, w, p, m, cc in ctx.rows:
-            q = float(w @ cost) + (p + m) * nf * ctx.nc + cc
-            out.append(-sg * (q / max(lim, 1.0) - 1.0))
+        for row in ctx.rows:
+            out.append(-row.sense * (row.value(cost, nf, ctx.nc) / max(row.limit, 1.0) - 1.0))
         if ctx.rho0 is not None:
             out += [(lw_s - g_rho(d_s, ctx.rho0)) / max(1.0, d_s) for lw_s, d_s in zip(lw, d)]
         return np.array(out)

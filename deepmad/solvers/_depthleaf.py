@@ -14,7 +14,7 @@ are constants):
 * a continuous bottleneck ``b_j`` in ``[sum_i lo(W[u, i]) y[u, i], sum_i hi(W[u, i]) y[u, i]]``
   (the grid relaxed to an interval);
 * costs: the stage polynomials ``sum_p b^p (a0 + a1 c_in + a2 c + a3 c_in c)``
-  (:func:`deepmad.solvers._dp._cost_coefficients`) with the products ``b c_u``, ``b x[j, k]``
+  (:func:`deepmad.solvers._costpoly.cost_coefficients`) with the products ``b c_u``, ``b x[j, k]``
   and ``c_in c`` written exactly by McCormick rows (one factor is binary); the SE term
   ``L se(b) (beta b + gamma)`` is bounded below through ``se(b) >= max(8, b/4 - 7.5)`` and
   tangents of the convex ``b (b/4 - 7.5)``; the TinyNAS average-pool term (>= 0) is dropped;
@@ -40,15 +40,11 @@ import numpy as np
 from scipy.optimize import LinearConstraint, milp
 from scipy.sparse import coo_array
 
+from deepmad.solvers import terms
 from deepmad.solvers._bound import Box, Context
-from deepmad.solvers._dp import (
-    SE_COST_TERMS,
-    _cost_coefficients,
-    _final_costs,
-    _has_indicator,
-    _stem_costs,
-)
-from deepmad.solvers.fasteval import KIND_TERMS
+from deepmad.solvers._costpoly import cost_coefficients, final_costs, has_indicator, stem_costs
+from deepmad.solvers.terms import LAYERS
+from deepmad.spec.blocks import BlockKind
 
 __all__ = ["DepthLeafBound", "depth_leaf_bound"]
 
@@ -114,6 +110,14 @@ def _add(acc: dict[int, float], terms: dict[int, float], scale: float = 1.0) -> 
         acc[k] = acc.get(k, 0.0) + scale * c
 
 
+class _Decline(Exception):
+    """The box has a feature the model does not represent (the caller keeps branching)."""
+
+
+class _Infeasible(Exception):
+    """The box provably holds no feasible design."""
+
+
 def depth_leaf_bound(ctx: Context, box: Box, penalty: float, time_limit: float = 1.0,
                      rel_gap: float = 1e-4) -> DepthLeafBound | None:
     """Upper bound of the objective over ``box`` (fixed depths) by the MILP of the module docstring.
@@ -127,193 +131,233 @@ def depth_leaf_bound(ctx: Context, box: Box, penalty: float, time_limit: float =
 
     Returns None where the model does not apply (see the module docstring).
     """
-    if any(a != b for a, b in box.depth) or any(sg < 0 and np.any(w[:4]) for _, sg, _, w, *_ in ctx.rows):
+    if any(a != b for a, b in box.depth) or any(r.sense < 0 and np.any(r.weights[:LAYERS]) for r in ctx.rows):
         return None
-    J, sp = ctx.J, ctx.space
-    depth = [a for a, _ in box.depth]
-    m = _Model()
-    widths = [np.asarray(w, float) for w in box.widths]
-    y = [[m.var(0, 1, integer=True) for _ in w] for w in widths]
-    for yu in y:
-        m.row({v: 1.0 for v in yu}, 1.0, 1.0)
-    cexpr = [dict(zip(yu, w)) for yu, w in zip(y, widths)]
-    lnexpr = [dict(zip(yu, np.log(w))) for yu, w in zip(y, widths)]
-    cmin = [float(w.min()) for w in widths]
-    cmax = [float(w.max()) for w in widths]
-    if sp.nondecreasing:
-        for u in range(J):
-            t = dict(cexpr[u + 1])
-            _add(t, cexpr[u], -1.0)
-            m.row(t, lo=0.0)
+    try:
+        leaf = _DepthLeaf(ctx, box)
+    except _Decline:
+        return None
+    except _Infeasible:
+        return DepthLeafBound("infeasible", -math.inf, None, None)
+    return leaf.solve(penalty, time_limit, rel_gap)
 
-    # costs per base quantity (params, torch MACs, TinyNAS FLOPs, activations): linear expressions
-    cost = [dict() for _ in range(4)]
-    const = np.zeros(4)
-    for i, w in enumerate(widths[0]):
-        for q, v in enumerate(_stem_costs(ctx, w)):
-            _add(cost[q], {y[0][i]: float(v)})
-    terms: list[dict[int, float]] = []  # per unit: entropy term T_u
-    logw: list[dict[int, float]] = []  # per unit: sum of log layer widths
-    layers = [1]
-    s_max = [ctx.T0]
-    xs: list[list[int]] = []  # kernel binaries per stage
-    for j in range(J):
-        rng = sp.stages[j]
-        nl, nb, nk, _ = KIND_TERMS[rng.block]
-        d, u = depth[j], j + 1
+
+class _DepthLeaf:
+    """The MILP of one box: built on construction (may raise :class:`_Decline` / :class:`_Infeasible`)."""
+
+    def __init__(self, ctx: Context, box: Box) -> None:
+        self.ctx, self.box, self.m = ctx, box, _Model()
+        self.depth = [a for a, _ in box.depth]
+        self.widths = [np.asarray(w, float) for w in box.widths]
+        m = self.m
+        self.y = [[m.var(0, 1, integer=True) for _ in w] for w in self.widths]
+        for yu in self.y:
+            m.row({v: 1.0 for v in yu}, 1.0, 1.0)
+        self.cexpr = [dict(zip(yu, w)) for yu, w in zip(self.y, self.widths)]
+        self.lnexpr = [dict(zip(yu, np.log(w))) for yu, w in zip(self.y, self.widths)]
+        self.cmin = [float(w.min()) for w in self.widths]
+        self.cmax = [float(w.max()) for w in self.widths]
+        if ctx.space.nondecreasing:
+            for u in range(ctx.J):
+                t = dict(self.cexpr[u + 1])
+                _add(t, self.cexpr[u], -1.0)
+                m.row(t, lo=0.0)
+        # per base quantity (terms.COST_NAMES): a linear expression and a constant
+        self.cost: list[dict[int, float]] = [dict() for _ in range(LAYERS)]
+        self.const = np.zeros(LAYERS)
+        for i, w in enumerate(self.widths[0]):
+            for q, v in enumerate(stem_costs(ctx, w)):
+                _add(self.cost[q], {self.y[0][i]: float(v)})
+        # per unit: entropy parts X and Y as linear expressions (terms.unit_entropy / log_width)
+        self.parts: list[tuple[dict[int, float], dict[int, float]]] = [({}, {})]
+        self.layers = [1]
+        self.s_max = [ctx.T0]
+        self.xs: list[list[int]] = []  # kernel binaries per stage
+        for j in range(ctx.J):
+            self._stage(j)
+        if ctx.final:
+            self._final()
+        self._budgets()
+        self._objective()
+
+    def _stage(self, j: int) -> None:
+        """Stage j: its bottleneck and kernel choices, costs and entropy parts."""
+        ctx, m, box = self.ctx, self.m, self.box
+        rng = ctx.space.stages[j]
+        d, u = self.depth[j], j + 1
         ks = list(box.kernels[j])
-        se = rng.block == "res_k1dwsek1"
-        if _has_indicator(ctx, j) and np.intersect1d(widths[u - 1], widths[u]).size:
-            return None
-        coef = _cost_coefficients(ctx, j, np.array([[float(d)]]), np.array([ks], float).T, se)[..., 0]
-        # coef: (4 quantities, 3 powers of b, 4 monomials, K)
+        if has_indicator(ctx, j) and np.intersect1d(self.widths[u - 1], self.widths[u]).size:
+            raise _Decline
+        coef = cost_coefficients(ctx, j, np.array([[float(d)]]), np.array([ks], float).T, rng.kind.se)[..., 0]
+        # coef: (quantities, 3 powers of b, 4 monomials, K)
         tiny = 1e-9 * max(1.0, float(np.abs(coef).max()))
         varies = np.ptp(coef, axis=-1) > tiny
         if np.any(np.abs(coef[:, 2]) > tiny) or np.any(np.abs(coef[:, 1, 3]) > tiny) or np.any(varies[:, :, 1:]):
-            return None
-        lo, hi, cap, _, extras = ctx.b_range(j, widths[u], box)
-        for e in extras:
-            ok = e <= cap
-            lo, hi = np.where(ok, np.minimum(lo, e), lo), np.where(ok, np.maximum(hi, e), hi)
-        for i in np.nonzero(lo > hi)[0]:
-            m.ub[y[u][i]] = 0.0
-        good = lo <= hi
-        if not good.any():
-            return DepthLeafBound("infeasible", -math.inf, None, None)
-        b_lo, b_hi = float(lo[good].min()), float(hi[good].max())
-        b = m.var(b_lo, b_hi)
-        m.row({b: 1.0, **{y[u][i]: -float(lo[i]) for i in range(len(lo)) if good[i]}}, lo=0.0)
-        m.row({b: 1.0, **{y[u][i]: -float(hi[i]) for i in range(len(hi)) if good[i]}}, hi=0.0)
+            raise _Decline
+        b, b_lo, b_hi = self._bottleneck(j)
         x = [m.var(0, 1, integer=True) for _ in ks]
         m.row({v: 1.0 for v in x}, 1.0, 1.0)
-        xs.append(x)
-        bx = [m.product({b: 1.0}, b_lo, b_hi, xv) for xv in x] if len(ks) > 1 else [b]
-        xk = x if len(ks) > 1 else [None]
-        b_cin = {m.product({b: 1.0}, b_lo, b_hi, yv): w for yv, w in zip(y[u - 1], widths[u - 1])}
-        b_c = {m.product({b: 1.0}, b_lo, b_hi, yv): w for yv, w in zip(y[u], widths[u])}
-        cin_c = {}
-        if np.any(coef[:, 0, 3]):
-            cin_c = {m.product(cexpr[u], cmin[u], cmax[u], yv): w for yv, w in zip(y[u - 1], widths[u - 1])}
-        for q in range(4):
-            a = coef[q]
-            for kk, (xv, bv) in enumerate(zip(xk, bx)):
-                if xv is None:
-                    const[q] += a[0, 0, kk]
-                else:
-                    _add(cost[q], {xv: a[0, 0, kk]})
-                _add(cost[q], {bv: a[1, 0, kk]})
-            _add(cost[q], cexpr[u - 1], a[0, 1, 0])
-            _add(cost[q], cexpr[u], a[0, 2, 0])
-            _add(cost[q], cin_c, a[0, 3, 0])
-            _add(cost[q], b_cin, a[1, 1, 0])
-            _add(cost[q], b_c, a[1, 2, 0])
-        if se:  # L se(b) (beta b + gamma) >= L (beta tau + gamma sigma)
-            sig = m.var(_SE_FLOOR)
-            m.row({sig: 1.0, b: -0.25}, lo=-_SE_SHIFT)
-            tau = m.var(0.0)
-            m.row({tau: 1.0, b: -_SE_FLOOR}, lo=0.0)
-            for t in np.geomspace(max(b_lo, 4 * _SE_SHIFT), max(b_hi, 4 * _SE_SHIFT + 1), 64):
-                # tangent of b^2/4 - 7.5 b at t: (t/2 - 7.5) b - t^2/4
-                m.row({tau: 1.0, b: -(t / 2 - _SE_SHIFT)}, lo=-t * t / 4)
-            for q, (beta, gamma) in enumerate(SE_COST_TERMS):
-                _add(cost[q], {tau: d * beta, sig: d * gamma})
+        self.xs.append(x)
+        self.dp_stage_costs(j, coef, b, b_lo, b_hi, x)
+        if rng.kind.se:
+            self._se_costs(rng.kind, d, b, b_lo, b_hi)
         # l <= ln b: tangents on a geometric grid
         lb_var = m.var(math.log(max(b_lo, 1.0)) - 1.0, math.log(max(b_hi, 1.0)))
         for t in np.geomspace(max(b_lo, 1.0), max(b_hi, 1.0), 48):
             m.row({lb_var: 1.0, b: -1.0 / t}, hi=math.log(t) - 1.0)
-        lnk = {xv: math.log(k) for xv, k in zip(x, ks)}
-        f, a1, a2 = ctx.f, ctx.a1, ctx.a2
-        t_u: dict[int, float] = {}
-        _add(t_u, lnexpr[u - 1], f * a1)
-        _add(t_u, lnexpr[u], f * a1 * (d - 1))
-        _add(t_u, {lb_var: f * d * a1 * nb})
-        _add(t_u, lnk, f * d * a2 * nk)
-        terms.append(t_u)
-        w_u: dict[int, float] = {}
-        _add(w_u, lnexpr[u - 1])
-        _add(w_u, lnexpr[u], d - 1.0)
-        _add(w_u, {lb_var: d * nb})
-        _add(w_u, lnk, d * nk)
-        logw.append(w_u)
-        layers.append(nl * d)
-        s_max.append(f * (a1 * math.log(cmax[u - 1]) + a1 * (d - 1) * math.log(cmax[u])
-                          + d * (a1 * nb * math.log(max(b_hi, 1.0)) + a2 * nk * math.log(max(ks)))))
-    if ctx.final:
+        lt = terms.stage_log_terms(rng.kind, d)
+        px: dict[int, float] = {}
+        _add(px, self.lnexpr[u - 1], lt.cin)
+        _add(px, self.lnexpr[u], lt.c)
+        _add(px, {lb_var: lt.b})
+        self.parts.append((px, {xv: lt.k * math.log(k) for xv, k in zip(x, ks)}))
+        self.layers.append(rng.kind.layers_per_block * d)
+        xm, ym = terms.stage_parts(rng.kind, d, math.log(self.cmax[u - 1]), math.log(self.cmax[u]),
+                                   math.log(max(b_hi, 1.0)), math.log(max(ks)))
+        self.s_max.append(terms.unit_entropy(xm, ym, ctx.f, ctx.a1, ctx.a2))
+
+    def _bottleneck(self, j: int) -> tuple[int, float, float]:
+        """The continuous bottleneck of stage j, within its width's grid interval (and extras)."""
+        ctx, m, u = self.ctx, self.m, j + 1
+        lo, hi, cap, _, extras = ctx.b_range(j, self.widths[u], self.box)
+        for e in extras:
+            ok = e <= cap
+            lo, hi = np.where(ok, np.minimum(lo, e), lo), np.where(ok, np.maximum(hi, e), hi)
+        for i in np.nonzero(lo > hi)[0]:
+            m.ub[self.y[u][i]] = 0.0
+        good = lo <= hi
+        if not good.any():
+            raise _Infeasible
+        b_lo, b_hi = float(lo[good].min()), float(hi[good].max())
+        b = m.var(b_lo, b_hi)
+        yu = self.y[u]
+        m.row({b: 1.0, **{yu[i]: -float(lo[i]) for i in range(len(lo)) if good[i]}}, lo=0.0)
+        m.row({b: 1.0, **{yu[i]: -float(hi[i]) for i in range(len(hi)) if good[i]}}, hi=0.0)
+        return b, b_lo, b_hi
+
+    def dp_stage_costs(self, j: int, coef: np.ndarray, b: int, b_lo: float, b_hi: float, x: list[int]) -> None:
+        """The stage polynomials with ``b c_u``, ``b x_k`` and ``c_in c`` as exact McCormick products."""
+        m, u = self.m, j + 1
+        bx = [m.product({b: 1.0}, b_lo, b_hi, xv) for xv in x] if len(x) > 1 else [b]
+        xk = x if len(x) > 1 else [None]
+        b_cin = {m.product({b: 1.0}, b_lo, b_hi, yv): w for yv, w in zip(self.y[u - 1], self.widths[u - 1])}
+        b_c = {m.product({b: 1.0}, b_lo, b_hi, yv): w for yv, w in zip(self.y[u], self.widths[u])}
+        cin_c = {}
+        if np.any(coef[:, 0, 3]):
+            cin_c = {m.product(self.cexpr[u], self.cmin[u], self.cmax[u], yv): w
+                     for yv, w in zip(self.y[u - 1], self.widths[u - 1])}
+        for q in range(LAYERS):
+            a, cost = coef[q], self.cost[q]
+            for kk, (xv, bv) in enumerate(zip(xk, bx)):
+                if xv is None:
+                    self.const[q] += a[0, 0, kk]
+                else:
+                    _add(cost, {xv: a[0, 0, kk]})
+                _add(cost, {bv: a[1, 0, kk]})
+            _add(cost, self.cexpr[u - 1], a[0, 1, 0])
+            _add(cost, self.cexpr[u], a[0, 2, 0])
+            _add(cost, cin_c, a[0, 3, 0])
+            _add(cost, b_cin, a[1, 1, 0])
+            _add(cost, b_c, a[1, 2, 0])
+
+    def _se_costs(self, kind: BlockKind, d: int, b: int, b_lo: float, b_hi: float) -> None:
+        """``L se(b) (beta b + gamma) >= L (beta tau + gamma sigma)``, ``sigma <= se(b)``, ``tau <= b se(b)``."""
+        m = self.m
+        sig = m.var(_SE_FLOOR)
+        m.row({sig: 1.0, b: -0.25}, lo=-_SE_SHIFT)
+        tau = m.var(0.0)
+        m.row({tau: 1.0, b: -_SE_FLOOR}, lo=0.0)
+        for t in np.geomspace(max(b_lo, 4 * _SE_SHIFT), max(b_hi, 4 * _SE_SHIFT + 1), 64):
+            # tangent of b^2/4 - 7.5 b at t: (t/2 - 7.5) b - t^2/4
+            m.row({tau: 1.0, b: -(t / 2 - _SE_SHIFT)}, lo=-t * t / 4)
+        for q, (beta, gamma) in enumerate(terms.se_cost_terms(kind)):
+            _add(self.cost[q], {tau: d * beta, sig: d * gamma})
+
+    def _final(self) -> None:
+        """The final 1x1 conv: costs linear in c_in per final width, entropy parts of c_in."""
+        ctx, m, J = self.ctx, self.m, self.ctx.J
         u = J + 1
-        for i, w in enumerate(widths[u]):
-            fc = _final_costs(ctx, 1.0, w)  # linear in c_in: cost(c_in) = fixed part + c_in * slope
-            f0 = _final_costs(ctx, 0.0, w)
-            for q in range(4):
-                _add(cost[q], {y[u][i]: float(f0[q])})
+        for i, w in enumerate(self.widths[u]):
+            fc = final_costs(ctx, 1.0, w)  # linear in c_in: cost(c_in) = fixed part + c_in * slope
+            f0 = final_costs(ctx, 0.0, w)
+            for q in range(LAYERS):
+                _add(self.cost[q], {self.y[u][i]: float(f0[q])})
                 slope = float(fc[q] - f0[q])
                 if slope:
-                    if len(widths[u]) == 1:
-                        _add(cost[q], cexpr[J], slope)
+                    if len(self.widths[u]) == 1:
+                        _add(self.cost[q], self.cexpr[J], slope)
                     else:
-                        _add(cost[q], {m.product(cexpr[J], cmin[J], cmax[J], y[u][i]): slope})
-        terms.append({k: ctx.f * ctx.a1 * v for k, v in lnexpr[J].items()})
-        logw.append(dict(lnexpr[J]))
-        layers.append(1)
-        s_max.append(ctx.f * ctx.a1 * math.log(cmax[J]))
+                        _add(self.cost[q], {m.product(self.cexpr[J], self.cmin[J], self.cmax[J], self.y[u][i]): slope})
+        self.parts.append((dict(self.lnexpr[J]), {}))  # terms.final_parts: X = ln c_in, Y = 0
+        self.layers.append(1)
+        self.s_max.append(terms.unit_entropy(*terms.final_parts(math.log(self.cmax[J])), ctx.f, ctx.a1, ctx.a2))
 
-    # budgets (normalised by their limits; +1 unit for the rounding of integer costs)
-    last = len(widths) - 1
-    for _, sg, lim, w, hp, hm, hc in ctx.rows:
-        row: dict[int, float] = {}
-        for q in range(4):
-            _add(row, cost[q], w[q])
-        _add(row, cexpr[last], (hp + hm) * ctx.nc)
-        fixed = float(w[:4] @ const) + hc + w[4] * float(sum(layers))
-        scale = max(lim, 1.0)
-        row = {k: v / scale for k, v in row.items()}
-        if sg > 0:
-            m.row(row, hi=(lim + 1.0 - fixed) / scale)
-        elif fixed < lim - 1.0:  # a lower bound on layers only (checked above): constant
-            return DepthLeafBound("infeasible", -math.inf, None, None)
+    def _budgets(self) -> None:
+        """Budget rows, normalised by their limits; +1 unit for the rounding of integer costs."""
+        ctx, last = self.ctx, len(self.widths) - 1
+        for r in ctx.rows:
+            row: dict[int, float] = {}
+            for q in range(LAYERS):
+                _add(row, self.cost[q], r.weights[q])
+            _add(row, self.cexpr[last], (r.head_params + r.head_macs) * ctx.nc)
+            fixed = float(r.weights[:LAYERS] @ self.const) + r.const + r.weights[LAYERS] * float(sum(self.layers))
+            scale = max(r.limit, 1.0)
+            row = {k: v / scale for k, v in row.items()}
+            if r.sense > 0:
+                self.m.row(row, hi=(r.limit + 1.0 - fixed) / scale)
+            elif fixed < r.limit - 1.0:  # a lower bound on layers only (checked above): constant
+                raise _Infeasible
 
-    # objective: sum_s alpha_s (ln C_s + ls2_s) S_s - Q, and rho rows per score stage
-    lw_prefix: dict[int, float] = {}
-    s_prefix: dict[int, float] = {}
-    acc_const_t, acc_const_w, acc_d, acc_smax = ctx.T0, ctx.LW0, 0, 0.0
-    nxt = 0
-    unit_terms = [{}] + terms
-    unit_logw = [{}] + logw
-    for s, end in enumerate(ctx.ends):
-        while nxt <= end:
-            _add(s_prefix, unit_terms[nxt])
-            _add(lw_prefix, unit_logw[nxt])
-            acc_d += layers[nxt]
-            acc_smax += s_max[nxt]
-            nxt += 1
-        if ctx.rho0 is not None:
-            need = acc_d * (math.log(acc_d) - math.log(ctx.rho0))
-            m.row(dict(lw_prefix), lo=need - acc_const_w - 1e-9 * max(1.0, abs(need)))
-        alpha = float(ctx.alpha[s])
-        if alpha == 0.0:
-            continue
-        s_var = m.var()
-        m.row({s_var: 1.0, **{k: -v for k, v in s_prefix.items()}}, lo=acc_const_t, hi=acc_const_t)
-        for yv, w in zip(y[end], widths[end]):
-            wt = alpha * (math.log(w) + float(ctx.ls2[s]))
-            if wt < 0:
-                return None
-            if len(widths[end]) == 1:
-                m.obj[s_var] -= wt
+    def _objective(self) -> None:
+        """``sum_s alpha_s (ln C_s + ls2_s) S_s`` (the product exact on the binaries) and rho rows."""
+        ctx, m = self.ctx, self.m
+        f, a1, a2 = ctx.f, ctx.a1, ctx.a2
+        lw_prefix: dict[int, float] = {}
+        s_prefix: dict[int, float] = {}
+        acc_const_t, acc_const_w, acc_d, acc_smax = ctx.T0, ctx.LW0, 0, 0.0
+        nxt = 0
+        for s, end in enumerate(ctx.ends):
+            while nxt <= end:
+                px, py = self.parts[nxt]
+                _add(s_prefix, px, f * a1)  # terms.unit_entropy: f (a1 X + a2 Y)
+                _add(s_prefix, py, f * a2)
+                _add(lw_prefix, px)  # terms.log_width: X + Y
+                _add(lw_prefix, py)
+                acc_d += self.layers[nxt]
+                acc_smax += self.s_max[nxt]
+                nxt += 1
+            if ctx.rho0 is not None:
+                need = acc_d * (math.log(acc_d) - math.log(ctx.rho0))
+                m.row(dict(lw_prefix), lo=need - acc_const_w - 1e-9 * max(1.0, abs(need)))
+            alpha = float(ctx.alpha[s])
+            if alpha == 0.0:
                 continue
-            v = m.var(obj=-wt)
-            m.row({v: 1.0, s_var: -1.0}, hi=0.0)
-            m.row({v: 1.0, yv: -max(acc_smax, 0.0)}, hi=0.0)
-    res = m.solve(time_limit, rel_gap)
-    if res.status == 2:
-        return DepthLeafBound("infeasible", -math.inf, None, None)
-    dual = getattr(res, "mip_dual_bound", None)
-    if dual is None or not np.isfinite(dual):
-        return DepthLeafBound("limit", math.inf, None, None)
-    bound = -float(dual) - penalty
-    bound += 1e-7 * max(1.0, abs(bound))  # HiGHS's feasibility tolerances
-    chosen_w = chosen_k = None
-    if res.x is not None:
-        chosen_w = tuple(int(widths[u][int(np.argmax(res.x[yu]))]) for u, yu in enumerate(y))
-        chosen_k = tuple(int(box.kernels[j][int(np.argmax(res.x[x]))]) for j, x in enumerate(xs))
-    status = "optimal" if res.status == 0 else "limit"
-    return DepthLeafBound(status, bound, chosen_w, chosen_k)
+            s_var = m.var()
+            m.row({s_var: 1.0, **{k: -v for k, v in s_prefix.items()}}, lo=acc_const_t, hi=acc_const_t)
+            for yv, w in zip(self.y[end], self.widths[end]):
+                wt = alpha * (math.log(w) + float(ctx.ls2[s]))
+                if wt < 0:
+                    raise _Decline
+                if len(self.widths[end]) == 1:
+                    m.obj[s_var] -= wt
+                    continue
+                v = m.var(obj=-wt)
+                m.row({v: 1.0, s_var: -1.0}, hi=0.0)
+                m.row({v: 1.0, yv: -max(acc_smax, 0.0)}, hi=0.0)
+
+    def solve(self, penalty: float, time_limit: float, rel_gap: float) -> DepthLeafBound:
+        """HiGHS's proven bound minus the penalty, and the widths and kernels it chose."""
+        res = self.m.solve(time_limit, rel_gap)
+        if res.status == 2:
+            return DepthLeafBound("infeasible", -math.inf, None, None)
+        dual = getattr(res, "mip_dual_bound", None)
+        if dual is None or not np.isfinite(dual):
+            return DepthLeafBound("limit", math.inf, None, None)
+        bound = -float(dual) - penalty
+        bound += 1e-7 * max(1.0, abs(bound))  # HiGHS's feasibility tolerances
+        chosen_w = chosen_k = None
+        if res.x is not None:
+            chosen_w = tuple(int(self.widths[u][int(np.argmax(res.x[yu]))]) for u, yu in enumerate(self.y))
+            chosen_k = tuple(int(self.box.kernels[j][int(np.argmax(res.x[x]))]) for j, x in enumerate(self.xs))
+        status = "optimal" if res.status == 0 else "limit"
+        return DepthLeafBound(status, bound, chosen_w, chosen_k)

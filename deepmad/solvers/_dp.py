@@ -11,22 +11,21 @@ non-monotone cost) is bounded apart: 0 below, ``c_in`` above.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from deepmad.solvers import _costpoly as poly
+from deepmad.solvers import terms
+from deepmad.solvers._bmax import best_b
 from deepmad.solvers._bound import NEG, Box, Context, g_rho, min_std_point, penalty_tangent
-from deepmad.solvers.fasteval import KIND_TERMS, se_of, stage_costs
 from deepmad.solvers.space import Design
+from deepmad.solvers.terms import LAYERS
 
-__all__ = ["Groups", "BoundOut", "make_groups", "dp_bound", "best_b", "stage_values", "SE_COST_TERMS"]
+__all__ = ["Groups", "BoundOut", "make_groups", "dp_bound"]
 
-_SE_LINEAR_FROM = 64  # se(b) is linear on residue classes for b >= 64
-# SE cost of a block per base quantity (params, torch MACs, TinyNAS FLOPs, activations), as
-# se(b) (beta b + gamma): params 2 b se + 2 se, MACs 2 b se, activations se (fasteval.block_costs)
-SE_COST_TERMS = ((2.0, 2.0), (2.0, 0.0), (0.0, 0.0), (0.0, 1.0))
+_POOLED = terms.COST_NAMES.index("macs_tinynas")  # the quantity holding the average-pool term
 
 
 @dataclass
@@ -56,147 +55,7 @@ class BoundOut:
     through: list[np.ndarray]  # per unit and group: best relaxation value through it
     groups: list[Groups]
     exact: bool  # every group a single width
-    depth_through: list[dict[int, float]] | None = None  # per stage: best value with L_j = key
     kernel_through: list[dict[int, float]] | None = None  # per stage: best value with kernel = key
-
-
-def _local_max_root(w: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
-    """Local maximiser of ``w ln b + c1 b + c2 b^2`` on b > 0 (inf if increasing throughout).
-
-    It is the smaller positive root of ``2 c2 b^2 + c1 b + w = 0``, written stably as
-    ``2 w / (sqrt(c1^2 - 8 c2 w) - c1)`` (valid for every sign of c2).
-    """
-    with np.errstate(all="ignore"):
-        disc = c1 * c1 - 8.0 * c2 * w
-        r = 2.0 * w / (np.sqrt(np.maximum(disc, 0.0)) - c1)
-    return np.where((disc >= 0) & (r >= 0) & np.isfinite(r), r, np.inf)
-
-
-def _concave_root(w: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
-    """:func:`_local_max_root` when ``w >= 0`` and ``c2 <= 0`` (then the discriminant is >= 0)."""
-    den = np.sqrt(c1 * c1 - c2 * (8.0 * w)) - c1
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, (2.0 * w) / den, np.inf)
-
-
-def best_b(w, q0, q1, q2, lo, hi, cap, step, extras, se_terms):
-    """Exact max over the allowed bottlenecks of ``w ln b + q0 + q1 b + q2 b^2 (+ SE terms)``.
-
-    Candidates: the grid interval's ends and the grid points around the local maximiser
-    (the function is unimodal up to a convex tail); with SE, per residue class of b modulo
-    ``lcm(step, 64)`` on which ``se(b)`` is linear, plus every grid point below 64
-    (:func:`_best_b_se`); then each extra value allowed by ``cap``.
-
-    Returns:
-        (best value, argmax b) arrays; NEG where no b is allowed.
-    """
-    if se_terms is not None:
-        best, arg = _best_b_se(w, q0, q1, q2, lo, hi, step, se_terms)
-    else:
-        mlo, mhi = np.ceil(lo / step), np.floor(hi / step)
-        r = np.minimum(_local_max_root(w, q1, q2) / step, mhi)
-        if np.all(q2 <= 0):  # concave: the clipped grid neighbours of the maximiser suffice
-            ba, bb = np.clip(np.floor(r), mlo, mhi) * step, np.clip(np.ceil(r), mlo, mhi) * step
-            va = w * np.log(np.maximum(ba, 1.0)) + q0 + q1 * ba + q2 * ba * ba
-            vb = w * np.log(np.maximum(bb, 1.0)) + q0 + q1 * bb + q2 * bb * bb
-            best, arg = np.where(mlo <= mhi, np.maximum(va, vb), NEG), np.where(vb > va, bb, ba)
-        else:  # and the interval's ends
-            ms = np.stack(np.broadcast_arrays(mlo, mhi, np.floor(r), np.ceil(r)))
-            bs = np.clip(ms, mlo, mhi) * step
-            val = np.where(mlo <= mhi, w * np.log(np.maximum(bs, 1.0)) + q0 + q1 * bs + q2 * bs * bs, NEG)
-            i = val.argmax(0)[None]
-            best, arg = np.take_along_axis(val, i, 0)[0], np.take_along_axis(bs, i, 0)[0]
-    for e in extras:  # a value, or an array of them (NaN: none)
-        e = np.asarray(e, float)
-        v = w * np.log(np.maximum(e, 1.0)) + q0 + (q1 + q2 * e) * e
-        if se_terms is not None:
-            n, beta, gamma = se_terms
-            v = v + n * se_of(e) * (beta * e + gamma)
-        better = (v > best) & (e <= cap)
-        best, arg = np.where(better, v, best), np.where(better, e, arg)
-    return best, arg
-
-
-def _best_b_se(w, q0, q1, q2, lo, hi, step, se_terms):
-    """Exact max over the grid of ``w ln b + q(b) + n se(b) (beta b + gamma)``, class by class.
-
-    On each residue class ``se(b) = a2 b + a0`` (:func:`_se_classes`), so the function is
-    ``w ln b + c0 + c1 b + c2 b^2`` there (:func:`_class_max`). A class is scored only on the cells
-    whose interval meets it: none (skipped), all, or a gathered subset when fewer than half do
-    (the ``b < 64`` class usually concerns a few narrow cells only).
-    """
-    n, beta, gamma = se_terms
-    shape = np.broadcast(w, q0, q1, q2, lo, hi).shape
-    best_v, best_b = np.full(shape, NEG), np.zeros(shape)
-    lo_min, lo_max, hi_min, hi_max = float(np.min(lo)), float(np.max(lo)), float(np.min(hi)), float(np.max(hi))
-    args = [np.broadcast_to(x, shape) for x in (w, q0, q1, q2, n * beta, n * gamma, lo, hi)]
-    w_pos = bool(np.all(args[0] >= 0))
-    for row in _se_classes(step):
-        bmin, bmax = row[2], row[3]
-        if max(lo_min, bmin) > min(hi_max, bmax):
-            continue
-        idx = None  # score every cell
-        if not (lo_max <= bmax and hi_min >= bmin):  # some cells miss the class
-            meets = (args[6] <= bmax) & (args[7] >= bmin)
-            if 2 * np.count_nonzero(meets) <= meets.size:
-                idx = np.nonzero(meets)
-        if idx is None:
-            v, bc = _class_max(row, w_pos, *args)
-            better = v > best_v
-            best_v, best_b = np.fmax(best_v, v), np.where(better, bc, best_b)
-        else:
-            v, bc = _class_max(row, w_pos, *(x[idx] for x in args))
-            old = best_v[idx]
-            best_v[idx], best_b[idx] = np.fmax(old, v), np.where(v > old, bc, best_b[idx])
-    return best_v, best_b
-
-
-def _class_max(row, w_pos: bool, w, q0, q1, q2, nbeta, ngamma, lo, hi):
-    """Max of ``w ln b + q(b) + n se(b) (beta b + gamma)`` over the grid points of one residue
-    class (a row of :func:`_se_classes`) in each cell's interval: (value, argmax b); NEG where
-    the interval misses the class. Candidates: the two class points around the local maximiser,
-    clipped to the interval (and the interval's ends where the quadratic is convex)."""
-    per, r0, bmin, bmax, a2, a0 = row
-    c2 = q2 + nbeta * a2 if a2 else q2
-    c1 = q1 + (nbeta * a0 + ngamma * a2)
-    klo = np.ceil((np.maximum(lo, bmin) - r0) / per)  # these depend on the widths only
-    khi = np.floor((np.minimum(hi, bmax) - r0) / per)
-    c0 = q0 + (ngamma * a0 + np.where(klo <= khi, 0.0, NEG))
-    if w_pos and np.all(c2 <= 0):
-        root = _concave_root(w, c1, c2)
-        kf = np.floor(np.fmin(root * (1.0 / per) - r0 / per, khi))
-        pts = (kf, kf + 1.0)
-    else:
-        root = np.minimum((_local_max_root(w, c1, c2) - r0) / per, khi)
-        pts = (np.floor(root), np.ceil(root), klo, khi)
-    best_v = best_b = None
-    for kk in pts:
-        bc = np.clip(kk, klo, khi) * per + r0
-        with np.errstate(divide="ignore", invalid="ignore"):  # empty cells: NEG anyway
-            v = w * np.log(bc) + c0 + (c1 + c2 * bc) * bc
-        if best_v is None:
-            best_v, best_b = v, bc
-        else:
-            better = v > best_v
-            best_v, best_b = np.fmax(best_v, v), np.where(better, bc, best_b)
-    return best_v, best_b
-
-
-@functools.cache
-def _se_classes(step: int) -> tuple[tuple[float, ...], ...]:
-    """Rows (period, residue, b_min, b_max, a2, a0) on which se(b) = a2 b + a0.
-
-    se(b) = max(1, round(b/4) // 8) * 8 is 8 for b < 64 and, for b >= 64 on the grid, linear on
-    residue classes modulo lcm(step, 32) (lcm(step, 64) when 4 does not divide the step, so that
-    half-even ties in round(b/4) fall the same way within a class).
-    """
-    base = 32 if step % 4 == 0 else 64
-    period = step * base // math.gcd(step, base)
-    rows = [(float(step), 0.0, float(step), float(_SE_LINEAR_FROM - 1), 0.0, 8.0)]
-    for r0 in range(0, period, step):
-        rows.append((float(period), float(r0), float(_SE_LINEAR_FROM), math.inf,
-                     0.25, 8 * (round(r0 / 4) // 8) - r0 / 4.0))
-    return tuple(rows)
 
 
 def _remembered(memo: dict | None, key, make):
@@ -215,14 +74,10 @@ def _pick(omega: np.ndarray, lo: tuple, hi: tuple) -> list:
 
 
 class _Relaxation:
-    """Coefficients of the relaxation for one (box, multipliers, tangent points).
-
-    ``constant_penalty=False`` leaves the depth penalty out of ``const`` (for a caller that
-    bounds it per depth vector, as :mod:`deepmad.solvers._dpsum` does).
-    """
+    """Coefficients of the relaxation for one (box, multipliers, tangent points)."""
 
     def __init__(self, ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.ndarray,
-                 groups: list[Groups], constant_penalty: bool = True, memo: dict | None = None) -> None:
+                 groups: list[Groups], memo: dict | None = None) -> None:
         self.omega, self.hp, self.hm, const_l = ctx.prices(lam)
         n_s, n_u = len(ctx.ends), len(groups)
         m_hi, s_lo = _remembered(memo, "sums", lambda: _box_sums(ctx, box, groups))
@@ -236,7 +91,7 @@ class _Relaxation:
         if ctx.rho0 is not None:
             const -= float(np.sum(mu * (np.array([g_rho(d, ctx.rho0) for d in d0]) - self.slope * d0)))
         self.pen_slope = np.zeros(ctx.J)  # d(penalty plane) / d L_j
-        if ctx.cfg.depth_penalty and constant_penalty:
+        if ctx.cfg.depth_penalty:
             ranges = tuple(box.depth[i] for i in ctx.pen_idx)
             point = min_std_point(ranges)
             q, grad = penalty_tangent(point, ctx.cfg.depth_penalty)
@@ -248,7 +103,7 @@ class _Relaxation:
 def _box_sums(ctx: Context, box: Box, groups: list[Groups]) -> tuple[np.ndarray, np.ndarray]:
     """Per score stage: ln(largest C_s) + ln r_s^2, and a lower bound of the prefix sum S_s."""
     m_hi = np.array([math.log(groups[e].hi.max()) for e in ctx.ends]) + ctx.ls2
-    layers = [1] + [KIND_TERMS[s.block][0] * d[0] for s, d in zip(ctx.space.stages, box.depth)]
+    layers = [1] + [s.kind.layers_per_block * d[0] for s, d in zip(ctx.space.stages, box.depth)]
     d_lo = np.cumsum(layers + ([1] if ctx.final else []))[list(ctx.ends)]
     s_lo = _min_sums(ctx, box)
     if ctx.rho0 is not None and ctx.a1 == ctx.a2:
@@ -259,48 +114,28 @@ def _box_sums(ctx: Context, box: Box, groups: list[Groups]) -> tuple[np.ndarray,
 def _min_sums(ctx: Context, box: Box) -> np.ndarray:
     """Smallest possible prefix entropy sums S_s over the box (every term grows with sizes)."""
     f, a1, a2 = ctx.f, ctx.a1, ctx.a2
-    terms = [ctx.T0]
+    h = [ctx.T0]
     for j, (rng, (l_lo, _)) in enumerate(zip(ctx.space.stages, box.depth)):
-        _, nb, nk, _ = KIND_TERMS[rng.block]
         cp, c = box.widths[j].min(), box.widths[j + 1].min()
         b_lo = min([max(1.0, float(ctx.b_range(j, np.array([float(c)]), box)[0][0]))]
                    + list(rng.bottleneck.extra))
-        terms.append(f * (a1 * math.log(cp) + a1 * (l_lo - 1) * math.log(c)
-                          + l_lo * (a1 * nb * math.log(b_lo) + a2 * nk * math.log(min(box.kernels[j])))))
+        x, y = terms.stage_parts(rng.kind, l_lo, math.log(cp), math.log(c), math.log(b_lo),
+                                 math.log(min(box.kernels[j])))
+        h.append(terms.unit_entropy(x, y, f, a1, a2))
     if ctx.final:
-        terms.append(f * a1 * math.log(box.widths[ctx.J].min()))
-    return np.cumsum(terms)[list(ctx.ends)]
-
-
-def _stage_costs(ctx: Context, j: int, cp, c, b, depth, k, se0: bool):
-    rng, geo = ctx.space.stages[j], ctx.geo
-    dw = rng.block in ("res_k1dwk1", "res_k1dwsek1")
-    return stage_costs(rng.block, rng.shortcut, cp, c, b, depth, k, rng.stride, geo.stage_in[j],
-                       geo.stage_out[j], geo.stage_rf[j], 0 if se0 else None, pool=not dw)
-
-
-def _dw_pool(ctx: Context, j: int, cp_hi):
-    """Upper bound of the depthwise average-pool FLOPs (0 when the stage has none)."""
-    rng = ctx.space.stages[j]
-    if rng.block in ("res_k1dwk1", "res_k1dwsek1") and rng.stride == 2 and rng.shortcut == "tinynas":
-        return cp_hi * ctx.geo.stage_rf[j] ** 2
-    return 0.0
-
-
-def _stage_table(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, gc: Groups):
-    """phi_j(group of c_prev, group of c): best relaxation value of stage j (0-based).
-
-    The maximum over the kernels and the two depth endpoints (the relaxation is affine in the
-    depth for fixed widths, kernel and bottleneck, so an endpoint attains the maximum).
-    Returns (value, kernel, depth, bottleneck), each of shape (P, C), and the value per kernel
-    on the scored cells, as (array (K, N), c_prev group index, c group index) of the N cells.
-    """
-    depths = sorted(set(box.depth[j]))
-    return _table(box, j, depths, *stages_cells(ctx, box, rel, [(j, gp, gc, depths)])[0])
+        h.append(terms.unit_entropy(*terms.final_parts(math.log(box.widths[ctx.J].min())), f, a1, a2))
+    return np.cumsum(h)[list(ctx.ends)]
 
 
 def _table(box: Box, j: int, depths: list[int], g: _Geometry, val: np.ndarray | None, arg: np.ndarray | None):
-    """:func:`_stage_table` from stage j's values and argmax b per (kernel, depth, cell)."""
+    """phi_j(group of c_prev, group of c): best relaxation value of stage j (0-based).
+
+    The maximum over the kernels and the two depth endpoints (the relaxation is affine in the
+    depth for fixed widths, kernel and bottleneck, so an endpoint attains the maximum), from stage
+    j's values and argmax b per (kernel, depth, cell). Returns (value, kernel, depth, bottleneck),
+    each of shape (P, C), and the value per kernel on the scored cells, as (array (K, N), c_prev
+    group index, c group index) of the N cells.
+    """
     P, C = g.full[2:]
     best, kk, dd, bb = np.full((P, C), NEG), np.zeros((P, C)), np.zeros((P, C)), np.zeros((P, C))
     if val is None:
@@ -313,21 +148,6 @@ def _table(box: Box, j: int, depths: list[int], g: _Geometry, val: np.ndarray | 
     kk[g.pi, g.ci] = np.array(box.kernels[j], float)[i // D]
     dd[g.pi, g.ci] = np.array(depths, float)[i % D]
     return best, kk, dd, bb, (val.max(1), g.pi, g.ci)
-
-
-def stage_values(ctx: Context, j: int, box: Box, rel: _Relaxation, gp: Groups, gc: Groups,
-                 depths: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Relaxation value of stage j per (kernel, depth, c_prev group, c group), maximised over b.
-
-    Returns (value, argmax b), both of shape (K, D, P, C) with K = the box's kernels of stage j
-    and D = ``depths``; NEG where the cell is empty (``c_prev > c`` with non-decreasing widths:
-    those cells are not scored at all).
-    """
-    g, v, b = stages_cells(ctx, box, rel, [(j, gp, gc, depths)])[0]
-    val, arg = np.full(g.full, NEG), np.zeros(g.full)
-    if v is not None:
-        val[:, :, g.pi, g.ci], arg[:, :, g.pi, g.ci] = v, b
-    return val, arg
 
 
 def stages_cells(ctx: Context, box: Box, rel: _Relaxation, stages: list[tuple[int, Groups, Groups, list[int]]],
@@ -363,15 +183,15 @@ class _Geometry:
         self.ks = np.array(box.kernels[j], float)[:, None, None]
         self.ds = np.array(depths, float)[None, :, None]
         self.shape = (self.ks.shape[0], self.ds.shape[1], len(c_lo))
-        self.se = ctx.space.stages[j].block == "res_k1dwsek1"
-        self.coef = _cost_coefficients(ctx, j, self.ds[..., 0], self.ks[..., 0], self.se)  # (4, 3, 4, K, D)
-        self.mono_lo, self.mono_hi = _monomials(cp_lo, c_lo), _monomials(cp_hi, c_hi)
+        self.se = ctx.space.stages[j].kind.se
+        self.coef = poly.cost_coefficients(ctx, j, self.ds[..., 0], self.ks[..., 0], self.se)  # (4, 3, 4, K, D)
+        self.mono_lo, self.mono_hi = poly.monomials(cp_lo, c_lo), poly.monomials(cp_hi, c_hi)
         self.proj = None
-        if _has_indicator(ctx, j):  # no projection when c_in == c: lower the cost where that can happen
+        if poly.has_indicator(ctx, j):  # no projection when c_in == c: lower the cost where that can happen
             same = (cp_lo <= c_hi) & (c_lo <= cp_hi)
-            self.proj = [np.where(same, v, 0.0) for v in _proj_costs(ctx, j, np.maximum(cp_lo, c_lo))]
+            self.proj = [np.where(same, v, 0.0) for v in poly.proj_costs(ctx, j, np.maximum(cp_lo, c_lo))]
         self.lcp, self.lc, self.lk = np.log(cp_hi), np.log(c_hi), np.log(self.ks)
-        self.dw_pool = _dw_pool(ctx, j, cp_hi)
+        self.dw_pool = poly.dw_pool(ctx, j, cp_hi)
 
 
 @dataclass
@@ -427,111 +247,55 @@ def _flat(problems: list[_Cells], get) -> np.ndarray:
 
 
 def _cell_problem(ctx: Context, g: _Geometry, rel: _Relaxation) -> _Cells:
-    """Stage ``g.j``'s bottleneck problems at the relaxation's prices, on arrays (K, D, N)."""
+    """Stage ``g.j``'s bottleneck problems at the relaxation's prices, on arrays (K, D, N).
+
+    The unit's objective part is ``m h + mu LW = (m f a1 + mu) X + (m f a2 + mu) Y``
+    (:mod:`deepmad.solvers.terms`), with ``X = ln c_prev + (L - 1) ln c + L n_b ln b`` and
+    ``Y = L n_k ln k``; add ``(om_layers - tau) n_l L - pen L`` and the pool, grouped by factor so
+    that full-size arrays are few. ``w`` is the coefficient of ``ln b``.
+    """
     j = g.j
-    nl, nb, nk, _ = KIND_TERMS[ctx.space.stages[j].block]
-    om, u = rel.omega, j + 1
+    kind = ctx.space.stages[j].kind
+    per_unit, t = terms.stage_log_terms(kind, 1), terms.stage_log_terms(kind, g.ds)
+    om, u, nq = rel.omega, j + 1, LAYERS
     f, a1, a2 = ctx.f, ctx.a1, ctx.a2
     ds, shape = g.ds, g.shape
-    neg, pos = np.minimum(om[:4], 0.0), np.maximum(om[:4], 0.0)
-    flat_coef = g.coef.reshape(4, -1)
+    neg, pos = np.minimum(om[:nq], 0.0), np.maximum(om[:nq], 0.0)
+    flat_coef = g.coef.reshape(nq, -1)
     wl, wh = (neg @ flat_coef).reshape(g.coef.shape[1:]), (pos @ flat_coef).reshape(g.coef.shape[1:])  # (3, 4, K, D)
-    qs = _bilinear(wl, g.mono_lo) + (_bilinear(wh, g.mono_hi) if np.any(pos) else 0.0)
+    qs = poly.bilinear(wl, g.mono_lo) + (poly.bilinear(wh, g.mono_hi) if np.any(pos) else 0.0)
     q0, q1, q2 = np.broadcast_to(qs[0], shape), np.broadcast_to(qs[1], shape), qs[2]
     if g.proj is not None:
         q0 = q0 - sum(o * v for o, v in zip(neg, g.proj))
-    pool = om[2] * g.dw_pool if om[2] > 0 else 0.0
-    # m f (a1 (ln c_prev + (L - 1) ln c) + L a2 nk ln k) + mu (ln c_prev + (L - 1) ln c + L nk ln k)
-    # + (om_layers - tau) nl L - pen L + pool, grouped by factor so full-size arrays are few
-    per_log_c = rel.m_u[u] * f * a1 + rel.mu_u[u]
-    per_block = (ds * ((rel.m_u[u] * f * a2 + rel.mu_u[u]) * nk * g.lk
-                       + (om[4] - rel.tau_u[u]) * nl - rel.pen_slope[j]))  # (K, D, 1)
-    base = per_block + (per_log_c * g.lcp + pool + (ds - 1) * (per_log_c * g.lc))
-    w = np.broadcast_to(ds * nb * per_log_c, shape)
-    se_terms = (ds, sum(o * bg[0] for o, bg in zip(om, SE_COST_TERMS)),
-                sum(o * bg[1] for o, bg in zip(om, SE_COST_TERMS))) if g.se else None
+    pool = om[_POOLED] * g.dw_pool if om[_POOLED] > 0 else 0.0
+    per_x = rel.m_u[u] * f * a1 + rel.mu_u[u]
+    per_y = rel.m_u[u] * f * a2 + rel.mu_u[u]
+    per_block = (ds * (per_y * per_unit.k * g.lk
+                       + (om[nq] - rel.tau_u[u]) * kind.layers_per_block - rel.pen_slope[j]))  # (K, D, 1)
+    base = per_block + (per_x * t.cin * g.lcp + pool + t.c * (per_x * g.lc))
+    w = np.broadcast_to(ds * per_unit.b * per_x, shape)
+    se_terms = None
+    if g.se:
+        se_cost = terms.se_cost_terms(kind)
+        se_terms = (ds, sum(o * bg[0] for o, bg in zip(om, se_cost)), sum(o * bg[1] for o, bg in zip(om, se_cost)))
     return _Cells(shape, w, base + q0, q1, q2, g.blo, g.bhi, g.cap, g.step, g.extras, se_terms)
-
-
-_PROBES = np.array([[1.0, 2.0], [1.0, 3.0], [2.0, 3.0], [2.0, 5.0]])  # (c_in, c) with c_in != c
-_PROBE_INV = np.linalg.inv(np.array([[1.0, a, b, a * b] for a, b in _PROBES]))
-
-
-def _cost_coefficients(ctx: Context, j: int, ds: np.ndarray, ks: np.ndarray, se: bool) -> np.ndarray:
-    """Stage costs as ``sum_p b^p (a0 + a1 c_in + a2 c + a3 c_in c)`` (exact: they are polynomials).
-
-    Returns an array (4 base quantities, 3 powers of b, 4 monomials, K, D), fitted on four probe
-    points and three values of b; cached on ``ctx`` per (stage, depths, kernels).
-    """
-    key = (j, tuple(np.ravel(ds)), tuple(np.ravel(ks)), se)
-    if key not in ctx.coef_cache:
-        ctx.coef_cache[key] = _fit_cost_coefficients(ctx, j, ds, ks, se)
-        ctx.coef_cache[key].flags.writeable = False
-    return ctx.coef_cache[key]
-
-
-def _fit_cost_coefficients(ctx: Context, j: int, ds: np.ndarray, ks: np.ndarray, se: bool) -> np.ndarray:
-    b = np.array([0.0, 1.0, 2.0]).reshape(3, 1, 1, 1)
-    kk, dd = ks.reshape(1, -1, 1, 1), ds.reshape(1, 1, -1, 1)
-    vals = np.stack([np.broadcast_to(v, (3, kk.shape[1], dd.shape[2], 4)) for v in _stage_costs(
-        ctx, j, _PROBES[:, 0], _PROBES[:, 1], b, dd, kk, se)])  # (4, 3, K, D, probes)
-    c2 = (vals[:, 2] - 2 * vals[:, 1] + vals[:, 0]) / 2.0
-    powers = np.stack([vals[:, 0], vals[:, 1] - vals[:, 0] - c2, c2], axis=1)  # (4, 3, K, D, probes)
-    mono = powers @ _PROBE_INV.T  # (4, 3, K, D, 4 monomials)
-    return np.moveaxis(mono, -1, 2)
-
-
-def _monomials(cp: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """(1, c_in, c, c_in c) on N cells: (4, N)."""
-    return np.stack([np.ones_like(cp), cp, c, cp * c])
-
-
-def _bilinear(coef: np.ndarray, mono: np.ndarray) -> np.ndarray:
-    """Evaluate (3, 4, K, D) monomial coefficients on N cells' monomials -> (3, K, D, N)."""
-    return (np.moveaxis(coef, 1, -1).reshape(-1, 4) @ mono).reshape(coef.shape[0], *coef.shape[2:], mono.shape[1])
-
-
-def _has_indicator(ctx: Context, j: int) -> bool:
-    """Whether stage j's first block projects its shortcut only when c_in != c."""
-    rng = ctx.space.stages[j]
-    if rng.shortcut == "torchvision":
-        return rng.stride == 1
-    return rng.block == "res_kxkx"
-
-
-def _proj_costs(ctx: Context, j: int, c):
-    """Base costs of the first block's 1x1 projection at c_in = c."""
-    rng, geo = ctx.space.stages[j], ctx.geo
-    ro, s = geo.stage_out[j], rng.stride
-    return c * c + 2 * c, ro * ro * c * c, (c * c + 3 * c) / (s * s) * geo.stage_rf[j] ** 2, ro * ro * c
-
-
-def _stem_costs(ctx: Context, c0):
-    sp, side, r = ctx.space, ctx.geo.stem_out, ctx.resolution
-    w = sp.in_channels * c0 * sp.stem_kernel ** 2
-    return w + 2 * c0, w * side * side, (w + 3 * c0) / sp.stem_stride ** 2 * r * r, c0 * side * side
-
-
-def _final_costs(ctx: Context, cp, cf):
-    side, rf = ctx.geo.stage_out[-1], ctx.geo.final_rf
-    w = cp * cf
-    return w + 2 * cf, w * side * side, (w + 3 * cf) * rf * rf, cf * side * side
 
 
 def _unit_values(ctx: Context, rel: _Relaxation, groups: list[Groups]):
     """Stem values, the final table (or None) and the per-unit own terms (bonus, head)."""
     om = rel.omega
     g0 = groups[0]
-    stem = sum(o * v for o, v in zip(om[:4], _pick(om, _stem_costs(ctx, g0.lo), _stem_costs(ctx, g0.hi))))
-    stem = stem + rel.m_u[0] * ctx.T0 + rel.mu_u[0] * ctx.LW0 + om[4] - rel.tau_u[0]
+    stem = sum(o * v for o, v in zip(om[:LAYERS], _pick(om, poly.stem_costs(ctx, g0.lo), poly.stem_costs(ctx, g0.hi))))
+    stem = stem + rel.m_u[0] * ctx.T0 + rel.mu_u[0] * ctx.LW0 + om[LAYERS] - rel.tau_u[0]
     final = None
     if ctx.final:
         gp, gf = groups[ctx.J], groups[ctx.J + 1]
-        lo = _final_costs(ctx, gp.lo[:, None], gf.lo[None, :])
-        hi = _final_costs(ctx, gp.hi[:, None], gf.hi[None, :])
+        lo = poly.final_costs(ctx, gp.lo[:, None], gf.lo[None, :])
+        hi = poly.final_costs(ctx, gp.hi[:, None], gf.hi[None, :])
         u = ctx.J + 1
-        final = (sum(o * v for o, v in zip(om[:4], _pick(om, lo, hi)))
-                 + (rel.m_u[u] * ctx.f * ctx.a1 + rel.mu_u[u]) * np.log(gp.hi[:, None]) + om[4] - rel.tau_u[u])
+        # the final conv's X = ln c_prev (terms.final_parts): coefficient m f a1 + mu
+        final = (sum(o * v for o, v in zip(om[:LAYERS], _pick(om, lo, hi)))
+                 + (rel.m_u[u] * ctx.f * ctx.a1 + rel.mu_u[u]) * np.log(gp.hi[:, None]) + om[LAYERS] - rel.tau_u[u])
     own = []
     for u, g in enumerate(groups):
         v = rel.bonus.get(u, 0.0) * np.log(g.hi)
@@ -541,38 +305,8 @@ def _unit_values(ctx: Context, rel: _Relaxation, groups: list[Groups]):
     return stem, final, own
 
 
-def probe_points(lo: int, hi: int) -> list[int]:
-    """Depths to probe in [lo, hi]: doubling steps in from both ends."""
-    pts, step = {lo, hi}, 1
-    while lo + step < hi - step:
-        pts.update((lo + step, hi - step))
-        step *= 2
-    return sorted(pts)
-
-
-def _depth_through(ctx: Context, box: Box, rel: _Relaxation, groups, fwd, bwd, own) -> list[dict[int, float]]:
-    """Per stage and probed depth L: max relaxation value of designs with L_j = L.
-
-    The value is convex in L_j (a maximum of affine functions), so between two probes it is at
-    most the larger of the two: whole runs of depths can be discarded from the interval's ends.
-    """
-    out = []
-    for j in range(ctx.J):
-        lo, hi = box.depth[j]
-        vals: dict[int, float] = {}
-        if hi - lo >= 2:
-            for depth in probe_points(lo, hi):
-                sub = box.copy()
-                sub.depth[j] = (depth, depth)
-                phi = _stage_table(ctx, j, sub, rel, groups[j], groups[j + 1])[0]
-                tot = fwd[j][:, None] + phi + (own[j + 1] + bwd[j + 1])[None, :]
-                vals[depth] = float(tot.max()) + rel.const
-        out.append(vals)
-    return out
-
-
 def dp_bound(ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.ndarray,
-             max_groups: int = 10**9, probe_depths: bool = False, memo: dict | None = None) -> BoundOut:
+             max_groups: int = 10**9, memo: dict | None = None) -> BoundOut:
     """Exact maximum of the Lagrangian relaxation over ``box`` (a valid upper bound).
 
     ``memo``: a dict kept by the caller across evaluations of the same box, groups and tangent
@@ -611,8 +345,7 @@ def dp_bound(ctx: Context, box: Box, lam: np.ndarray, mu: np.ndarray, d0: np.nda
                         int(groups[-1].lo[idx[-1]]) if ctx.final else None)
     sub, depths = _subgradient(ctx, rel, groups, idx, choice, lam, mu, d0)
     exact = all(len(g.lo) == len(w) for g, w in zip(groups, box.widths))
-    probes = _depth_through(ctx, box, rel, groups, fwd, bwd, own) if probe_depths else None
-    return BoundOut(value, design, sub, depths, through, groups, exact, probes, kernel_through)
+    return BoundOut(value, design, sub, depths, through, groups, exact, kernel_through)
 
 
 def _through_cells(into: np.ndarray, out_of: np.ndarray, values: np.ndarray, pi: np.ndarray,
@@ -626,31 +359,31 @@ def _through_cells(into: np.ndarray, out_of: np.ndarray, values: np.ndarray, pi:
 def _subgradient(ctx: Context, rel: _Relaxation, groups, idx, choice, lam, mu, d0):
     """Budget rows' -g_i and rho rows' (LW_s - tangent_s) at the maximising cell."""
     om = rel.omega
-    lo = [float(v) for v in _stem_costs(ctx, groups[0].lo[idx[0]])]
-    hi = [float(v) for v in _stem_costs(ctx, groups[0].hi[idx[0]])]
+    lo = [float(v) for v in poly.stem_costs(ctx, groups[0].lo[idx[0]])]
+    hi = [float(v) for v in poly.stem_costs(ctx, groups[0].hi[idx[0]])]
     lw, layers = [ctx.LW0], [1]
     for j, (k, depth, b) in enumerate(choice):
         gp, gc = groups[j], groups[j + 1]
-        a = _stage_costs(ctx, j, gp.lo[idx[j]], gc.lo[idx[j + 1]], float(b), depth, k, False)
-        z = _stage_costs(ctx, j, gp.hi[idx[j]], gc.hi[idx[j + 1]], float(b), depth, k, False)
+        a = poly.dp_stage_costs(ctx, j, gp.lo[idx[j]], gc.lo[idx[j + 1]], float(b), depth, k, False)
+        z = poly.dp_stage_costs(ctx, j, gp.hi[idx[j]], gc.hi[idx[j + 1]], float(b), depth, k, False)
         lo = [x + float(v) for x, v in zip(lo, a)]
         hi = [x + float(v) for x, v in zip(hi, z)]
-        hi[2] += float(_dw_pool(ctx, j, gp.hi[idx[j]]))
-        nl, nb, nk, _ = KIND_TERMS[ctx.space.stages[j].block]
-        lw.append(math.log(gp.hi[idx[j]]) + (depth - 1) * math.log(gc.hi[idx[j + 1]])
-                  + depth * (nb * math.log(max(b, 1)) + nk * math.log(k)))
-        layers.append(nl * depth)
+        hi[_POOLED] += float(poly.dw_pool(ctx, j, gp.hi[idx[j]]))
+        rng = ctx.space.stages[j]
+        lw.append(terms.log_width(*terms.stage_parts(rng.kind, depth, math.log(gp.hi[idx[j]]),
+                                                     math.log(gc.hi[idx[j + 1]]), math.log(max(b, 1)), math.log(k))))
+        layers.append(rng.kind.layers_per_block * depth)
     if ctx.final:
-        a = _final_costs(ctx, groups[ctx.J].lo[idx[ctx.J]], groups[-1].lo[idx[-1]])
-        z = _final_costs(ctx, groups[ctx.J].hi[idx[ctx.J]], groups[-1].hi[idx[-1]])
+        a = poly.final_costs(ctx, groups[ctx.J].lo[idx[ctx.J]], groups[-1].lo[idx[-1]])
+        z = poly.final_costs(ctx, groups[ctx.J].hi[idx[ctx.J]], groups[-1].hi[idx[-1]])
         lo, hi = [x + float(v) for x, v in zip(lo, a)], [x + float(v) for x, v in zip(hi, z)]
-        lw.append(math.log(groups[ctx.J].hi[idx[ctx.J]]))
+        lw.append(terms.log_width(*terms.final_parts(math.log(groups[ctx.J].hi[idx[ctx.J]]))))
         layers.append(1)
     base = np.array(_pick(om, lo, hi) + [float(sum(layers))])
     nf_p = groups[-1].lo[idx[-1]] if rel.hp <= 0 else groups[-1].hi[idx[-1]]
     nf_m = groups[-1].lo[idx[-1]] if rel.hm <= 0 else groups[-1].hi[idx[-1]]
-    g = [sg * ((float(w @ base) + p * nf_p * ctx.nc + m * nf_m * ctx.nc + c) / max(lim, 1.0) - 1.0)
-         for _, sg, lim, w, p, m, c in ctx.rows]
+    g = [r.sense * ((float(r.weights @ base) + r.head_params * nf_p * ctx.nc + r.head_macs * nf_m * ctx.nc
+                     + r.const) / max(r.limit, 1.0) - 1.0) for r in ctx.rows]
     ends = list(ctx.ends)
     lws, ds = np.cumsum(lw)[ends], np.cumsum(layers)[ends].astype(float)
     if ctx.rho0 is None:

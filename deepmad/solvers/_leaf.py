@@ -44,6 +44,13 @@ class LeafResult:
     design: Design | None
 
 
+def _with_pair(d: Design, j: int, kb: tuple[int, int]) -> Design:
+    """``d`` with stage j's (kernel, bottleneck) set to ``kb``."""
+    stages = list(d.stages)
+    stages[j] = stages[j]._replace(bottleneck=kb[1], kernel=kb[0])
+    return Design(d.resolution, d.stem, tuple(stages), d.final)
+
+
 def solve_pairs(problem: DesignProblem, base: Design, pairs: list[list[tuple[int, int]]],
                 time_limit: float = 1.0) -> LeafResult:
     """Maximise the objective over one (kernel, bottleneck) pair per stage of ``base``.
@@ -54,30 +61,44 @@ def solve_pairs(problem: DesignProblem, base: Design, pairs: list[list[tuple[int
         pairs: per stage, the allowed (kernel, bottleneck) pairs (non-empty lists).
         time_limit: HiGHS's time limit in seconds.
     """
-    space, cfg = problem.space, problem.objective
-    _, layout = problem.layout(base.resolution)
-    J = len(space.stages)
-
-    def with_pair(d: Design, j: int, kb: tuple[int, int]) -> Design:
-        stages = list(d.stages)
-        c, _, depth, _ = stages[j]
-        stages[j] = (c, kb[1], depth, kb[0])
-        return Design(d.resolution, d.stem, tuple(stages), d.final)
-
+    J = len(problem.space.stages)
     first = base
     for j in range(J):
-        first = with_pair(first, j, pairs[j][0])
+        first = _with_pair(first, j, pairs[j][0])
     ev0 = problem.evaluate(first)
+    a, lo, hi, obj = _knapsack(problem, first, ev0, pairs)
+    res = milp(-np.array(obj), constraints=LinearConstraint(a, lo, hi), integrality=np.ones(len(obj)),
+               bounds=(0, 1), options={"time_limit": time_limit, "mip_rel_gap": 1e-7, "presolve": True})
+    if res.status == 2:
+        return LeafResult("infeasible", -math.inf, None)
+    if res.status != 0 or res.x is None:
+        return LeafResult("unsolved", math.inf, None)
+    tol = 1e-9 * max(1.0, abs(ev0.objective))
+    bound = ev0.objective - float(getattr(res, "mip_dual_bound", res.fun)) + tol
+    x = np.asarray(res.x)
+    design = first
+    k = 0
+    for j in range(J):
+        m = len(pairs[j])
+        design = _with_pair(design, j, pairs[j][int(np.argmax(x[k:k + m]))])
+        k += m
+    return LeafResult("optimal", max(bound, ev0.objective - float(res.fun) + tol), design)
+
+
+def _knapsack(problem: DesignProblem, first: Design, ev0, pairs: list[list[tuple[int, int]]]):
+    """Rows (matrix, lower, upper) and objective of the multiple-choice knapsack around ``first``."""
+    space, cfg = problem.space, problem.objective
+    _, layout = problem.layout(first.resolution)
+    J = len(space.stages)
     # rows the MILP does not take from the evaluation: rho (its own rows) and resolution (fixed)
     skip = {b.name for b in problem.budgets if b.quantity in ("rho", "resolution")}
     rows0 = [cv for cv in ev0.constraints if cv.name not in skip]
     lw0 = log_width_prefixes(space, first, cfg, layout)
     r0 = min((b.upper for b in problem.budgets if b.quantity == "rho" and b.upper is not None), default=None)
-
     obj, cost, lws, owner = [], [], [], []
     for j in range(J):
         for kb in pairs[j]:
-            d = with_pair(first, j, kb)
+            d = _with_pair(first, j, kb)
             ev = problem.evaluate(d)
             obj.append(ev.objective - ev0.objective)
             cost.append([cv.value - c0.value for cv, c0 in zip(
@@ -85,12 +106,9 @@ def solve_pairs(problem: DesignProblem, base: Design, pairs: list[list[tuple[int
             lws.append([w - w0 for (_, w), (_, w0) in zip(log_width_prefixes(space, d, cfg, layout), lw0)])
             owner.append(j)
     n = len(obj)
-    a_rows, lo, hi = [], [], []
     pick = np.zeros((J, n))
     pick[owner, np.arange(n)] = 1.0
-    a_rows.append(pick)
-    lo += [1.0] * J
-    hi += [1.0] * J
+    a_rows, lo, hi = [pick], [1.0] * J, [1.0] * J
     slack = J + 2.0  # integer costs round (or truncate) exact sums: < 1 per stage difference, 2 for the totals
     cost_m = np.array(cost, float).reshape(n, len(rows0))
     for i, c0 in enumerate(rows0):
@@ -108,21 +126,4 @@ def solve_pairs(problem: DesignProblem, base: Design, pairs: list[list[tuple[int
             a_rows.append(lw_m[:, s][None])
             lo.append(need - w0 - 1e-9 * max(1.0, abs(need)))
             hi.append(np.inf)
-    res = milp(-np.array(obj), constraints=LinearConstraint(np.vstack(a_rows), lo, hi),
-               integrality=np.ones(n), bounds=(0, 1),
-               options={"time_limit": time_limit, "mip_rel_gap": 1e-7, "presolve": True})
-    if res.status == 2:
-        return LeafResult("infeasible", -math.inf, None)
-    if res.status != 0 or res.x is None:
-        return LeafResult("unsolved", math.inf, None)
-    tol = 1e-9 * max(1.0, abs(ev0.objective))
-    bound = ev0.objective - float(getattr(res, "mip_dual_bound", res.fun)) + tol
-    x = np.asarray(res.x)
-    design = first
-    k = 0
-    for j in range(J):
-        m = len(pairs[j])
-        design = with_pair(design, j, pairs[j][int(np.argmax(x[k:k + m]))])
-        k += m
-    return LeafResult("optimal", max(bound, ev0.objective - float(res.fun) + tol), design)
-
+    return np.vstack(a_rows), lo, hi, obj

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator
 
 from deepmad.solvers.problem import DesignProblem, Evaluation
-from deepmad.solvers.space import Design, DesignSpace
+from deepmad.solvers.space import Design, DesignSpace, StageChoice
 
 __all__ = ["snap", "neighbours", "local_search", "better", "depth_moves"]
 
@@ -34,8 +34,8 @@ def snap(space: DesignSpace, design: Design) -> Design:
     for i, (rng, (c, b, depth, k)) in enumerate(zip(space.stages, design.stages)):
         c = _nearest(rng.width.values(), c, prev if space.nondecreasing else None)
         bs = space.bottleneck_values(i, c) or rng.bottleneck.values(c) or (c,)
-        stages.append((c, _nearest(bs, b), min(max(depth, rng.depth[0]), rng.depth[1]),
-                       _nearest(rng.kernels, k)))
+        stages.append(StageChoice(c, _nearest(bs, b), min(max(depth, rng.depth[0]), rng.depth[1]),
+                                  _nearest(rng.kernels, k)))
         prev = c
     final = None
     if space.final_conv is not None:
@@ -84,7 +84,7 @@ def neighbours(space: DesignSpace, d: Design, structure: bool = True) -> Iterato
 
 def _with(d: Design, i: int, stage: tuple[int, int, int, int]) -> Design:
     stages = list(d.stages)
-    stages[i] = stage
+    stages[i] = StageChoice(*stage)
     return Design(d.resolution, d.stem, tuple(stages), d.final)
 
 

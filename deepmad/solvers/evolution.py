@@ -47,7 +47,7 @@ class EvolutionConfig:
     population: int = 256  # popu_size
     mutations_per_child: int = 2  # block_num
     seed: int = 0
-    time_limit: float = math.inf
+    time_limit: float = 30.0  # seconds (the CLI's --time-limit default; math.inf: run every child)
     checkpoints: tuple[int, ...] = (10_000, 100_000, 500_000)  # children counts to record
 
 
@@ -80,27 +80,30 @@ class EvolutionSolver:
         pop: list[tuple[float, Design]] = [(ev.objective, seed)] * cfg.population
         best = (ev.objective, seed)
         history, marks, improvements = [], sorted(cfg.checkpoints), []
-        n = 0
-        for n in range(1, cfg.children + 1):
-            if len(pop) > cfg.population:
-                pop = _rank(pop, cfg.population)
-            parent = pop[int(rng.integers(len(pop)))][1]
-            child = parent
-            for _ in range(cfg.mutations_per_child):
-                child = mut.mutate(child)
-            cev = problem.evaluate(child)
-            if cev.feasible:
-                pop.append((cev.objective, child))
-                if cev.objective > best[0]:
-                    best = (cev.objective, child)
-                    improvements.append((n, best[0], time.perf_counter() - t0))
-            while marks and n >= marks[0]:
-                history.append((marks.pop(0), best[0], time.perf_counter() - t0))
-            if time.perf_counter() - t0 > cfg.time_limit:
-                break
+        n, interrupted = 0, False
+        try:  # Ctrl-C keeps the best design so far (status "interrupted")
+            for n in range(1, cfg.children + 1):
+                if len(pop) > cfg.population:
+                    pop = _rank(pop, cfg.population)
+                parent = pop[int(rng.integers(len(pop)))][1]
+                child = parent
+                for _ in range(cfg.mutations_per_child):
+                    child = mut.mutate(child)
+                cev = problem.evaluate(child)
+                if cev.feasible:
+                    pop.append((cev.objective, child))
+                    if cev.objective > best[0]:
+                        best = (cev.objective, child)
+                        improvements.append((n, best[0], time.perf_counter() - t0))
+                while marks and n >= marks[0]:
+                    history.append((marks.pop(0), best[0], time.perf_counter() - t0))
+                if time.perf_counter() - t0 > cfg.time_limit:
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
         history.append((n, best[0], time.perf_counter() - t0))
         msg = f"{n} children, population {cfg.population}, seed {cfg.seed} (no optimality bound)"
-        status = "completed" if n >= cfg.children else "time_limit"
+        status = "interrupted" if interrupted else "completed" if n >= cfg.children else "time_limit"
         return finish(problem, best[1], "evolution", status, msg, best[0], math.inf, n,
                       time.perf_counter() - t0, {"history": history, "improvements": improvements})
 
@@ -136,7 +139,7 @@ class _Mutator:
 
     def __init__(self, space: DesignSpace, rng: np.random.Generator) -> None:
         self.space, self.rng = space, rng
-        self.mobile = any(s.block in ("res_k1dwk1", "res_k1dwsek1") for s in space.stages)
+        self.mobile = any(s.kind.depthwise for s in space.stages)
         self.n_blocks = 1 + len(space.stages) + (space.final_conv is not None)
 
     def choice(self, seq):

@@ -32,9 +32,11 @@ from deepmad.solvers.fasteval import (
     score_layout,
 )
 from deepmad.solvers.space import Design, DesignSpace, design_to_spec
+from deepmad.solvers.status import check_status
 from deepmad.spec.network import NetworkSpec
 
 __all__ = [
+    "MATHNAS_QUANTITIES",
     "QUANTITIES",
     "Budget",
     "ConstraintValue",
@@ -43,32 +45,43 @@ __all__ = [
     "DesignResult",
 ]
 
-QUANTITIES = ("params", "macs", "flops", "activations", "layers", "rho", "resolution")
+QUANTITIES = ("params", "macs", "flops", "activations", "layers", "rho", "resolution")  # DeepMAD design
+MATHNAS_QUANTITIES = ("latency", "energy", "flops")  # MathNAS block-table metrics
 CONVENTIONS = ("torch", "tinynas")
 _REL_TOL = 1e-9  # relative tolerance of the independent re-check
 
 
 @dataclass(frozen=True)
 class Budget:
-    """A named bound on one quantity; ``upper`` and/or ``lower`` (inclusive)."""
+    """A named bound on one quantity; ``upper`` and/or ``lower`` (inclusive).
 
-    quantity: str  # params, macs, flops, activations, layers, rho or resolution
+    Shared by DeepMAD design (:data:`QUANTITIES`) and MathNAS (:data:`MATHNAS_QUANTITIES`); each
+    problem type checks that its budgets name quantities it knows.
+    """
+
+    quantity: str  # params, macs, flops, activations, layers, rho, resolution; latency, energy
     upper: float | None = None
     lower: float | None = None
     convention: str = "torch"  # cost convention of params / macs / flops
 
     def __post_init__(self) -> None:
-        if self.quantity not in QUANTITIES:
-            raise DeepmadError(f"budget quantity {self.quantity!r} is invalid; allowed: {', '.join(QUANTITIES)}")
+        known = QUANTITIES + tuple(q for q in MATHNAS_QUANTITIES if q not in QUANTITIES)
+        if self.quantity not in known:
+            raise DeepmadError(f"budget quantity {self.quantity!r} is invalid; allowed: {', '.join(known)}")
         if self.convention not in CONVENTIONS:
             raise DeepmadError(f"convention={self.convention!r} is invalid; allowed: {', '.join(CONVENTIONS)}")
         if self.upper is None and self.lower is None:
             raise DeepmadError(f"budget on {self.quantity} needs an upper or a lower bound")
         for v in (self.upper, self.lower):
-            if v is not None and (not math.isfinite(v) or v < 0):
-                raise DeepmadError(f"budget {self.quantity}={v!r} is invalid; expected a finite number >= 0")
+            if v is not None and not math.isfinite(v):
+                raise DeepmadError(f"budget {self.quantity}={v!r} is invalid; expected a finite number")
         if self.upper is not None and self.lower is not None and self.lower > self.upper:
             raise DeepmadError(f"budget on {self.quantity}: lower {self.lower:g} > upper {self.upper:g}")
+
+    def bounds(self) -> list[tuple[str, float]]:
+        """The bounds as (sense, limit) pairs, sense ``"<="`` or ``">="``."""
+        out = [] if self.upper is None else [("<=", float(self.upper))]
+        return out + ([] if self.lower is None else [(">=", float(self.lower))])
 
     @property
     def name(self) -> str:
@@ -93,6 +106,16 @@ class ConstraintValue:
         """Within the limit, up to a relative 1e-12 for the float quantity rho."""
         return self.slack <= 1e-12 * max(1.0, abs(self.limit))
 
+    @property
+    def label(self) -> str:
+        """``name sense limit``, e.g. ``latency <= 50``."""
+        return f"{self.name} {self.sense} {self.limit:g}"
+
+    @classmethod
+    def of(cls, name: str, sense: str, value: float, limit: float) -> ConstraintValue:
+        """The record of ``value`` against ``sense limit`` (slack ``value - limit`` or ``limit - value``)."""
+        return cls(name, sense, value, limit, value - limit if sense == "<=" else limit - value)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able record."""
         return {"name": self.name, "sense": self.sense, "value": self.value, "limit": self.limit,
@@ -103,10 +126,7 @@ def _constraints(budgets: tuple[Budget, ...], values: dict[str, float]) -> tuple
     out = []
     for b in budgets:
         v = values[b.name]
-        if b.upper is not None:
-            out.append(ConstraintValue(b.name, "<=", v, b.upper, v - b.upper))
-        if b.lower is not None:
-            out.append(ConstraintValue(b.name, ">=", v, b.lower, b.lower - v))
+        out += [ConstraintValue.of(b.name, sense, v, limit) for sense, limit in b.bounds()]
     return tuple(out)
 
 
@@ -145,6 +165,13 @@ class DesignProblem:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "budgets", tuple(self.budgets))
+        for b in self.budgets:
+            if b.quantity not in QUANTITIES:
+                raise DeepmadError(f"budget quantity {b.quantity!r} is invalid for a design problem; "
+                                   f"allowed: {', '.join(QUANTITIES)}")
+            for v in (b.upper, b.lower):
+                if v is not None and v < 0:
+                    raise DeepmadError(f"budget {b.quantity}={v!r} is invalid; expected a finite number >= 0")
         names = [b.name for b in self.budgets]
         if len(set(names)) != len(names):
             raise DeepmadError(f"budgets {names} name a quantity twice; merge them into one budget")
@@ -203,7 +230,7 @@ class DesignResult:
     design: Design | None
     evaluation: Evaluation | None  # independent re-check (count_network + score_spec)
     solver: str
-    status: str  # optimal, gap_limit, time_limit, node_limit, infeasible, completed
+    status: str  # one of deepmad.solvers.status.STATUSES (optimal only at a zero gap)
     message: str
     primal_bound: float  # best objective found (-inf if none)
     dual_bound: float  # proven upper bound on the optimum (+inf if none)
@@ -211,6 +238,14 @@ class DesignResult:
     time_s: float
     verified: bool  # the re-check agrees with the solver and the design is feasible
     extras: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        check_status(self.status)
+
+    @property
+    def success(self) -> bool:
+        """A feasible design was returned and passed the independent re-check (any status)."""
+        return self.design is not None and self.verified
 
     @property
     def objective(self) -> float:
@@ -247,7 +282,8 @@ class DesignResult:
                 "macs": ev.costs.get("macs", convention), "flops": ev.costs.get("flops", convention),
                 "activations": ev.costs.activations, "layers": ev.costs.layers, "rho": ev.rho},
             "constraints": [c.to_dict() for c in self.constraints],
-            "solver": {"name": self.solver, "status": self.status, "message": self.message,
+            "solver": {"name": self.solver, "status": self.status, "success": self.success,
+                       "message": self.message,
                        "primal_bound": num(self.primal_bound), "dual_bound": num(self.dual_bound),
                        "gap": num(self.gap), "nodes": self.nodes, "time_s": self.time_s,
                        "verified": self.verified},

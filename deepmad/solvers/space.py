@@ -17,10 +17,10 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from deepmad.errors import DeepmadError
-from deepmad.spec.blocks import BLOCK_KINDS, ConvBNAct, StageSpec
+from deepmad.spec.blocks import BLOCK_KINDS, BlockKind, ConvBNAct, StageSpec
 from deepmad.spec.network import HeadSpec, NetworkSpec
 
 __all__ = [
@@ -34,9 +34,6 @@ __all__ = [
     "design_to_spec",
     "spec_to_design",
 ]
-
-SOLVER_KINDS = ("res_k1kxk1", "res_kxkx", "res_k1dwk1", "res_k1dwsek1")
-
 
 def smart_round(x: float, quantum: int = 8) -> int:
     """The reference's channel rounder: ``max(q, round(x / q) * q)`` (Python's round-half-even)."""
@@ -124,10 +121,12 @@ class StageRange:
     kernels: tuple[int, ...] = (3, 5)  # kernel set K
     depth: tuple[int, int] = (1, 16)  # [L_min, L_max]
     shortcut: Literal["tinynas", "torchvision"] = "tinynas"
+    kind: BlockKind = field(init=False, repr=False, compare=False)  # BLOCK_KINDS[block]
 
     def __post_init__(self) -> None:
-        if self.block not in SOLVER_KINDS:
-            raise DeepmadError(f"block kind {self.block!r} is not designable; allowed: {', '.join(SOLVER_KINDS)}")
+        if self.block not in BLOCK_KINDS or not BLOCK_KINDS[self.block].designable:
+            allowed = ", ".join(k for k, v in BLOCK_KINDS.items() if v.designable)
+            raise DeepmadError(f"block kind {self.block!r} is not designable; allowed: {allowed}")
         if self.stride not in (1, 2):
             raise DeepmadError(f"stage stride={self.stride} is invalid; allowed: 1 or 2")
         if not self.kernels or any(k < 1 or k % 2 == 0 for k in self.kernels):
@@ -137,6 +136,7 @@ class StageRange:
         if not (1 <= lo <= hi):
             raise DeepmadError(f"depth range {self.depth} is invalid; expected 1 <= min <= max")
         object.__setattr__(self, "depth", (int(lo), int(hi)))
+        object.__setattr__(self, "kind", BLOCK_KINDS[self.block])
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ class DesignSpace:
 
     def caps_bottleneck(self, index: int) -> bool:
         """Whether ``b <= c`` applies to stage ``index``."""
-        return self.bottleneck_le_width and not BLOCK_KINDS[self.stages[index].block].depthwise
+        return self.bottleneck_le_width and not self.stages[index].kind.depthwise
 
     def bottleneck_values(self, index: int, width: int) -> tuple[int, ...]:
         """Allowed bottlenecks of stage ``index`` at width ``width``."""
@@ -200,7 +200,13 @@ class DesignSpace:
         return None
 
 
-StageChoice = tuple[int, int, int, int]  # (c, b, L, k) of one stage
+class StageChoice(NamedTuple):
+    """One stage of a :class:`Design` (a tuple: hashable and cheap in the solvers' hot loops)."""
+
+    width: int  # c
+    bottleneck: int  # b
+    depth: int  # L
+    kernel: int  # k
 
 
 @dataclass(frozen=True, order=True)
@@ -211,6 +217,12 @@ class Design:
     stem: int  # c_0
     stages: tuple[StageChoice, ...]  # (c, b, L, k) per stage
     final: int | None = field(default=None)  # final conv width
+
+    def __post_init__(self) -> None:
+        for st in self.stages:  # stages given as plain (c, b, L, k) tuples become StageChoice
+            if type(st) is not StageChoice:
+                object.__setattr__(self, "stages", tuple(StageChoice(*s) for s in self.stages))
+                return
 
 
 def design_to_spec(space: DesignSpace, design: Design, name: str = "") -> NetworkSpec:

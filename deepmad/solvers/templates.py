@@ -28,7 +28,6 @@ from dataclasses import dataclass, replace
 
 from deepmad.errors import DeepmadError
 from deepmad.scores.entropy import ScoreConfig
-from deepmad.solvers.fasteval import KIND_TERMS
 from deepmad.solvers.problem import Budget, DesignProblem
 from deepmad.solvers.space import Bottleneck, Channels, Design, DesignSpace, StageRange
 
@@ -160,11 +159,11 @@ def cap_depths(space: DesignSpace, budgets: tuple[Budget, ...]) -> DesignSpace:
     if total is None:
         return space
     fixed = 1 + (space.final_conv is not None)
-    mins = [KIND_TERMS[s.block][0] * s.depth[0] for s in space.stages]
+    mins = [s.kind.layers_per_block * s.depth[0] for s in space.stages]
     stages = []
     for i, s in enumerate(space.stages):
         room = total - fixed - (sum(mins) - mins[i])
-        hi = max(s.depth[0], min(s.depth[1], room // KIND_TERMS[s.block][0]))
+        hi = max(s.depth[0], min(s.depth[1], room // s.kind.layers_per_block))
         stages.append(replace(s, depth=(s.depth[0], hi)))
     return replace(space, stages=tuple(stages))
 

@@ -37,8 +37,10 @@ __all__ = [
     "SHORTCUTS",
     "BlockKind",
     "ConvBNAct",
+    "IC_HIDDEN_RATIO",
     "ResNetStem",
     "StageSpec",
+    "ic_hidden_channels",
     "register_block_kind",
     "se_channels",
 ]
@@ -60,6 +62,23 @@ class BlockKind:
     layers_per_block: int  # conv layers per block as TinyNAS counts them (get_layers)
     depthwise: bool = False  # True when the kxk conv is depthwise (groups = b)
     stage_options: tuple[str, ...] = ()  # optional StageSpec fields this kind reads (see StageSpec)
+    se: bool = False  # squeeze-excitation on the bottleneck (TinyNAS: the score side walk ends at 1)
+    # (n_b, n_k) of the DeepMAD block term h_b = f (a1 ln c_in + a1 n_b ln b + a2 n_k ln k) (one
+    # block; DeepMAD Sec. 3.2 summed over its counted layers). None: no closed-form solver terms,
+    # so the design solvers do not offer the kind (deepmad.solvers.terms writes the costs).
+    entropy_exponents: tuple[int, int] | None = None
+    # the first-block shortcut projection under the "tinynas" rule: "first" (always on a stage's
+    # first block, and when c_in != c), "change" (when c_in != c), "none" (identity when
+    # c_in == c, no shortcut otherwise)
+    projection: Literal["first", "change", "none"] = "none"
+    # leading stages the reference's depth-penalty rule drops when this kind is stage 1
+    # (TinyNAS strategy.py: twice for K1KXK1, once for KXKX)
+    penalty_skip: int = 0
+
+    @property
+    def designable(self) -> bool:
+        """Whether the DeepMAD solvers can design stages of this kind."""
+        return self.entropy_exponents is not None
 
 
 BLOCK_KINDS: dict[str, BlockKind] = {}
@@ -73,10 +92,31 @@ def register_block_kind(kind: BlockKind) -> BlockKind:
     return kind
 
 
-register_block_kind(BlockKind("res_k1kxk1", "SuperResK1KXK1", "relu", 3))
-register_block_kind(BlockKind("res_kxkx", "SuperResKXKX", "relu", 2))
-register_block_kind(BlockKind("res_k1dwk1", "SuperResK1DWK1", "relu", 3, depthwise=True))
-register_block_kind(BlockKind("res_k1dwsek1", "SuperResK1DWSEK1", "silu", 3, depthwise=True))
+register_block_kind(BlockKind("res_k1kxk1", "SuperResK1KXK1", "relu", 3, entropy_exponents=(2, 2),
+                              projection="first", penalty_skip=2))
+register_block_kind(BlockKind("res_kxkx", "SuperResKXKX", "relu", 2, entropy_exponents=(1, 4),
+                              projection="change", penalty_skip=1))
+register_block_kind(BlockKind("res_k1dwk1", "SuperResK1DWK1", "relu", 3, depthwise=True,
+                              entropy_exponents=(1, 2)))
+register_block_kind(BlockKind("res_k1dwsek1", "SuperResK1DWSEK1", "silu", 3, depthwise=True, se=True,
+                              entropy_exponents=(1, 2)))
+
+
+IC_HIDDEN_RATIO = 0.125  # m / c_out: width of an IC conv's branch relative to the conv's output
+
+
+def ic_hidden_channels(out_channels: int, groups: int = 1, ratio: float = IC_HIDDEN_RATIO) -> int:
+    """Hidden width ``m = g * max(1, round(ratio * c_out / g))`` of the IC branch (``conv="ic"``).
+
+    A multiple of ``groups`` so that the branch keeps the conv's grouping; a depthwise conv
+    (``g = c_out``) gets ``m = c_out``. Shared by the cost model and the builder
+    (:mod:`deepmad.cost.ic`, :mod:`deepmad.layers.ic_conv`).
+    """
+    if ratio <= 0:
+        raise SpecError(f"IC hidden_ratio={ratio!r} is invalid; expected a number > 0")
+    if groups <= 0 or out_channels % groups:
+        raise SpecError(f"IC groups={groups!r} must divide out_channels={out_channels!r}")
+    return groups * max(1, int(ratio * out_channels / groups + 0.5))
 
 
 def se_channels(bottleneck_channels: int, ratio: float = 0.25) -> int:
@@ -199,6 +239,12 @@ class StageSpec:
     def kind(self) -> BlockKind:
         """The registered :class:`BlockKind` of this stage."""
         return BLOCK_KINDS[self.block]
+
+    def hidden_width(self, first: bool) -> int:
+        """Bottleneck width of a block: ``first_bottleneck_channels`` on the first block if set."""
+        if first and self.first_bottleneck_channels is not None:
+            return self.first_bottleneck_channels
+        return self.bottleneck_channels
 
     @property
     def activation(self) -> Activation:

@@ -164,7 +164,7 @@ def test_solver_errors_and_budget_checks() -> None:
         solve(problem, "gurobi")
     with pytest.raises(DeepmadError, match="needs an upper or a lower bound"):
         Budget("latency")
-    with pytest.raises(DeepmadError, match="exceeds upper"):
+    with pytest.raises(DeepmadError, match="lower 2 > upper 1"):  # the shared Budget (deepmad.solvers)
         Budget("latency", upper=1.0, lower=2.0)
     with pytest.raises(DeepmadError, match="no 'energy'"):
         make_budgets(table, max_energy=1.0)
@@ -172,5 +172,21 @@ def test_solver_errors_and_budget_checks() -> None:
         solve(MathNASProblem(random_table(np.random.default_rng(0), (40,) * 5)), "brute")
     r = solve(MathNASProblem(table, make_budgets(table, max_latency=50.0, min_latency=45.0)))
     assert 45.0 <= r.predicted["latency"] <= 50.0
-    assert [c.name for c in r.constraints] == ["latency <= 50", "latency >= 45"]
+    assert [c.label for c in r.constraints] == ["latency <= 50", "latency >= 45"]
     assert all(c.slack <= 0 for c in r.constraints)
+
+
+def test_mathnas_speaks_the_design_vocabulary() -> None:
+    """One Budget / ConstraintValue / status set / success flag for DeepMAD and MathNAS."""
+    from deepmad.solvers import Budget as DesignBudget
+    from deepmad.solvers import ConstraintValue as DesignConstraint
+    from deepmad.solvers.status import STATUSES
+
+    assert Budget is DesignBudget
+    table = load_table("mbv3-gpu")
+    r = solve(MathNASProblem(table, (Budget("latency", upper=50.0),)))
+    assert all(isinstance(c, DesignConstraint) and c.sense in ("<=", ">=") for c in r.constraints)
+    assert r.status in STATUSES and r.success and r.to_dict()["solver"]["success"] is True
+    assert r.to_dict()["constraints"][0].keys() >= {"name", "sense", "value", "limit", "slack", "satisfied"}
+    with pytest.raises(DeepmadError, match="budget metric 'params' is unknown"):
+        MathNASProblem(table, (Budget("params", upper=1e6),))

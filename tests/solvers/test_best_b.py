@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepmad.solvers._dp import NEG, best_b
-from deepmad.solvers.fasteval import se_of
+from deepmad.solvers._bmax import best_b
+from deepmad.solvers._bound import NEG
+from deepmad.solvers.terms import se_of
 
 
 def _brute(w, q0, q1, q2, lo, hi, cap, step, extras, se_terms):

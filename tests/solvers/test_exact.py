@@ -12,8 +12,9 @@ from deepmad.cost import count_network
 from deepmad.scores.entropy import ScoreConfig
 from deepmad.solvers import LIKE_PRESETS, Budget, ExactSolver, like
 from deepmad.solvers._bound import Context, min_std, min_std_point, penalty_tangent
+from deepmad.solvers._branch import Node
 from deepmad.solvers._dp import BoundOut, dp_bound, make_groups
-from deepmad.solvers.exact import ExactConfig, _Node, _Search
+from deepmad.solvers.exact import ExactConfig, _Search
 from deepmad.spec import get_preset
 from tests.solvers.conftest import (
     CASES,
@@ -227,7 +228,7 @@ def test_filter_matches_an_earlier_payload_by_value() -> None:
     node_box = old.copy()
     node_box.widths[0] = np.array([8, 24, 40, 48, 64])  # an earlier filter removed 16, 32 and 56
     node_box.kernels[0] = (5, 7)
-    node = _Node(ctx, node_box, np.zeros(len(ctx.rows)), np.ones(len(ctx.ends)), obj + 1.0, 4, 0)
+    node = Node(ctx, node_box, np.zeros(len(ctx.rows)), np.ones(len(ctx.ends)), obj + 1.0, 4, 0)
     assert search.filter(node, out)
     assert node.box.widths[0].tolist() == [8, 40, 48]
     assert node.box.kernels[0] == (7,)

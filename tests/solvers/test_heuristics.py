@@ -15,7 +15,7 @@ from deepmad.solvers._dual import minimise_dual
 from deepmad.solvers._local import depth_moves, local_search
 from deepmad.solvers.exact import ExactConfig, _Search
 from deepmad.solvers.space import Design
-from tests.solvers.conftest import all_designs, tiny_mobile, tiny_resnet
+from tests.solvers.conftest import all_designs, feasible_designs, tiny_mobile, tiny_resnet
 
 
 def _bowl(y: np.ndarray, calls: list[np.ndarray]):
@@ -68,13 +68,10 @@ def test_local_search_without_structure_keeps_depths_and_kernels() -> None:
             assert ev.objective >= e0.objective
 
 
-def _worst_feasible(problem) -> Design:
-    best = None
-    for d in all_designs(problem):
-        ev = problem.evaluate(d)
-        if ev.feasible and (best is None or ev.objective < best[1]):
-            best = (d, ev.objective)
-    return best[0]
+def _worst_feasible(make) -> Design:
+    """The worst feasible design of the reference-mode case (the cached brute force of conftest)."""
+    case = "resnet-reference" if make is tiny_resnet else "mobile-reference"
+    return min(feasible_designs(case), key=lambda t: t[1])[0]
 
 
 @pytest.mark.parametrize("make", [tiny_resnet, tiny_mobile])
@@ -82,7 +79,7 @@ def test_dive_improves_a_poor_incumbent(make) -> None:
     """From the worst feasible design, the depth dive alone finds a better one."""
     problem = make(mode="reference")
     search = _Search(problem, ExactConfig(time_limit=60, dive_share=1.0))
-    start = _worst_feasible(problem)
+    start = _worst_feasible(make)
     search.inc, search.inc_ev = start, problem.evaluate(start)
     ctx = Context(problem, start.resolution)
     search.root_y[ctx.resolution] = np.full(len(ctx.rows) + len(ctx.ends), 1.0)
@@ -104,8 +101,7 @@ def test_width_groups_default_to_24_for_se_spaces_else_32() -> None:
 
 def test_dive_pauses_after_patience_leaves_without_improvement() -> None:
     problem = tiny_resnet(mode="reference")
-    best = max(((d, ev.objective) for d in all_designs(problem) if (ev := problem.evaluate(d)).feasible),
-               key=lambda t: t[1])[0]  # nothing beats it: every leaf is dry
+    best = max(feasible_designs("resnet-reference"), key=lambda t: t[1])[0]  # nothing beats it: every leaf is dry
     for patience in (1, 3):
         search = _Search(problem, ExactConfig(time_limit=60, dive_share=1.0, dive_patience=patience))
         search.inc, search.inc_ev = best, problem.evaluate(best)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from deepmad.errors import DeepmadError
@@ -19,7 +21,11 @@ from deepmad.solvers import (
 from tests.solvers.conftest import tiny_mobile, tiny_resnet
 from tests.solvers.test_exact import _truth
 
+# pyscipopt is optional (pip install deepmad[scip]); .[dev] installs it, so CI runs these
+needs_scip = pytest.mark.skipif(importlib.util.find_spec("pyscipopt") is None, reason="pyscipopt not installed")
 
+
+@needs_scip
 @pytest.mark.parametrize("mode", ["reference", "paper"])
 def test_scip_equals_brute_force_on_a_resnet_space(mode: str) -> None:
     best, obj = _truth(f"resnet-{mode}")
@@ -29,6 +35,7 @@ def test_scip_equals_brute_force_on_a_resnet_space(mode: str) -> None:
     assert r.dual_bound >= obj - 1e-6 * abs(obj)
 
 
+@needs_scip
 def test_scip_agrees_with_the_exact_solver_on_se_blocks() -> None:
     p = tiny_mobile(mode="paper")
     s, e = ScipSolver(gap=1e-9, time_limit=60).solve(p), ExactSolver(gap=1e-9).solve(p)
