@@ -18,7 +18,7 @@ import json
 import sys
 from typing import Any
 
-from deepmad.cli.base import Command, parse_count
+from deepmad.cli.base import Command, number, output_file, parse_count
 from deepmad.errors import DeepmadError
 from deepmad.mathnas import (
     DEFAULT_STRATEGY,
@@ -55,14 +55,15 @@ def _add_solve(p: argparse.ArgumentParser) -> None:
                    help="device of a shipped table's latency (default: tx2_gpu, tx2_cpu, edgegpu)")
     p.add_argument("--latency-table", default=None,
                    help="block table JSON whose latency replaces the table's (e.g. from 'mathnas profile')")
-    for metric, kind in (("latency", float), ("energy", float), ("flops", parse_count)):
+    for metric, kind in (("latency", number()), ("energy", number()), ("flops", parse_count)):
         p.add_argument(f"--max-{metric}", type=kind, default=None, help=f"upper bound on {metric} (table units)")
         p.add_argument(f"--min-{metric}", type=kind, default=None, help=f"lower bound on {metric} (table units)")
     p.add_argument("--predictor", choices=PREDICTORS, default="additive",
                    help="additive (released code) or flops (the paper's Eq. 6)")
     p.add_argument("--solver", choices=SOLVERS, default="milp")
     p.add_argument("--fractional-method", choices=FRACTIONAL_METHODS, default="dinkelbach")
-    p.add_argument("--time-limit", type=float, default=None, help="HiGHS time limit per MILP, seconds")
+    p.add_argument("--time-limit", type=number(low=0, low_open=True), default=None,
+                   help="HiGHS time limit per MILP, seconds (> 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -116,11 +117,11 @@ def _add_estimate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency-column", default=None)
     p.add_argument("--energy-column", default=None)
     p.add_argument("--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY)
-    p.add_argument("--max-evaluations", type=int, default=None)
+    p.add_argument("--max-evaluations", type=number(int, low=1), default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reference", choices=("largest", "first"), default="largest",
                    help="reference block per node: largest FLOPs (default) or the first option")
-    p.add_argument("--output", required=True, help="block table JSON to write")
+    p.add_argument("--output", required=True, type=output_file(".json"), help="block table JSON to write")
 
 
 def _run_estimate(args: argparse.Namespace) -> int:
@@ -146,7 +147,7 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch-column", required=True)
     p.add_argument("--truth-column", default=None, help="measured accuracy; prints Spearman and Kendall")
     p.add_argument("--predictor", choices=PREDICTORS, default="additive")
-    p.add_argument("--output", default=None, help="CSV to write (default: stdout)")
+    p.add_argument("--output", type=output_file(".csv"), default=None, help="CSV to write (default: stdout)")
 
 
 def _read_rows(path: str, columns: list[str]) -> list[dict[str, str]]:
@@ -184,19 +185,20 @@ def _run_predict(args: argparse.Namespace) -> int:
 def _add_profile(p: argparse.ArgumentParser) -> None:
     p.add_argument("--space", required=True, help="CNN space JSON (deepmad.mathnas.cnn_space) or 'demo'")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--output", required=True, help="latency block table JSON to write")
+    p.add_argument("--output", required=True, type=output_file(".json"),
+                   help="latency block table JSON to write")
     p.add_argument("--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY)
-    p.add_argument("--max-evaluations", type=int, default=None)
+    p.add_argument("--max-evaluations", type=number(int, low=1), default=None)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    p.add_argument("--batch-size", type=number(int, low=1), default=1)
+    p.add_argument("--warmup", type=number(int, low=0), default=5)
+    p.add_argument("--repeats", type=number(int, low=1), default=20)
+    p.add_argument("--threads", type=number(int, low=1), default=None, help="CPU threads (default: torch's)")
     p.add_argument("--statistic", choices=("median", "min"), default="median",
                    help="summary of the repeats (min is robust on a busy shared CPU)")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="wall time, or this thread's CPU time (needs --device cpu --threads 1; steady on a busy machine)")
-    p.add_argument("--check", type=int, default=0, help="also time N random networks against the prediction")
+    p.add_argument("--check", type=number(int, low=0), default=0, help="also time N random networks against the prediction")
 
 
 def _run_profile(args: argparse.Namespace) -> int:
