@@ -85,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (ValueError, OSError) as exc:  # DeepmadError is a ValueError
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"deepmad {args.command}: error: {msg}", file=sys.stderr)
+        action = getattr(args, "mathnas_action", None)
+        print(f"deepmad {args.command}{' ' + action if action else ''}: error: {msg}", file=sys.stderr)
         return 2
 
 

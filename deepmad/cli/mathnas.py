@@ -159,11 +159,28 @@ def _read_rows(path: str, columns: list[str]) -> list[dict[str, str]]:
         return list(reader)
 
 
+def _csv_number(path: str, index: int, column: str, text: str | None) -> float:
+    try:
+        value = float(text or "")
+    except ValueError:
+        value = float("nan")
+    if value != value:
+        raise DeepmadError(f"{path} row {index + 2}: {column}={text!r} is not a number")
+    return value
+
+
 def _run_predict(args: argparse.Namespace) -> int:
     table = load_table(args.table)
     columns = [args.arch_column] + ([args.truth_column] if args.truth_column else [])
     rows = _read_rows(args.archs, columns)
-    archs = [parse_arch_text(r[args.arch_column], table.space) for r in rows]
+    archs = []
+    for i, r in enumerate(rows):
+        try:
+            archs.append(parse_arch_text(r[args.arch_column] or "", table.space))
+        except DeepmadError as exc:
+            raise DeepmadError(f"{args.archs} row {i + 2}: {exc}") from None
+    truth = [_csv_number(args.archs, i, args.truth_column, r[args.truth_column])
+             for i, r in enumerate(rows)] if args.truth_column else []
     predicted = predict_accuracy(table, archs, args.predictor)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -175,7 +192,6 @@ def _run_predict(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(out.getvalue())
     if args.truth_column:
-        truth = [float(r[args.truth_column]) for r in rows]
         rho, tau = rank_correlations(predicted, truth)
         print(f"{len(rows)} architectures, predictor {args.predictor}: Spearman {rho:.4f}, Kendall {tau:.4f}",
               file=sys.stderr if not args.output else sys.stdout)
