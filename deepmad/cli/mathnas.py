@@ -221,26 +221,43 @@ def _run_profile(args: argparse.Namespace) -> int:
     from deepmad.mathnas.cnn_space import load_cnn_space
     from deepmad.mathnas.profile import (
         LatencyEvaluator,
+        NoisyTimingError,
         TimingConfig,
+        assess_noise,
         check_additivity,
         profile_space,
+        with_noise_record,
     )
 
     space = load_cnn_space(args.space)
     timing = TimingConfig(args.device, args.batch_size, args.warmup, args.repeats, args.threads, args.statistic,
                           args.clock)
     config = EstimateConfig(args.strategy, args.max_evaluations, args.seed)
-    est = profile_space(space, timing, config)
-    save_table_json(est.table, args.output)
-    lat = est.table.metric("latency")
-    lo, hi = lat.bounds()
-    print(f"profiled {space.name} on {args.device}: {est.evaluations} networks timed ({est.strategy}); "
-          f"predicted latency {lo:.3f}..{hi:.3f} ms over {space.space.size} networks")
+    evaluator = LatencyEvaluator(space, timing)
+    advice = (f"time on a quieter machine, or retry with --clock cpu --threads 1 (this process's CPU time only), "
+              f"more --repeats (now {args.repeats}) or --statistic min")
+    try:
+        est = profile_space(space, timing, config, evaluator)
+    except NoisyTimingError as exc:
+        raise DeepmadError(f"timings too noisy to use: {'; '.join(exc.report.reasons)}; nothing written; "
+                           f"{advice}") from None
+    spreads = list(evaluator.spreads)
+    v = None
     if args.check:
-        v, _, _ = check_additivity(space, est.table, LatencyEvaluator(space, timing), args.check, args.seed + 1)
+        v, _, _ = check_additivity(space, est.table, evaluator, args.check, args.seed + 1)
+    report = assess_noise(est.table, spreads, None if v is None else v.spearman)
+    save_table_json(with_noise_record(est.table, report), args.output)
+    print(f"profiled {space.name} on {args.device}: {est.evaluations} networks timed ({est.strategy}); "
+          f"predicted latency {report.low:.3f}..{report.high:.3f} ms over {space.space.size} networks; "
+          f"repeat spread {100 * report.spread:.1f} % (median IQR / median)")
+    if v is not None:
         print(f"check on {v.count} random networks: Spearman {v.spearman:.3f}, Kendall {v.kendall:.3f}, "
               f"MAE {v.mae:.3f} ms, RMSE {v.rmse:.3f} ms")
     print(f"wrote {args.output}")
+    if report.noisy:
+        print(f"deepmad mathnas profile: warning: noisy timings: {'; '.join(report.reasons)}; the table is "
+              f"marked noisy (provenance timing_noise); {advice}", file=sys.stderr)
+        return 1
     return 0
 
 
