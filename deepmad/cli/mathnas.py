@@ -55,9 +55,14 @@ def _add_solve(p: argparse.ArgumentParser) -> None:
                    help="device of a shipped table's latency (default: tx2_gpu, tx2_cpu, edgegpu)")
     p.add_argument("--latency-table", default=None,
                    help="block table JSON whose latency replaces the table's (e.g. from 'mathnas profile')")
-    for metric, kind in (("latency", number()), ("energy", number()), ("flops", parse_count)):
-        p.add_argument(f"--max-{metric}", type=kind, default=None, help=f"upper bound on {metric} (table units)")
-        p.add_argument(f"--min-{metric}", type=kind, default=None, help=f"lower bound on {metric} (table units)")
+    for metric in ("latency", "energy"):
+        p.add_argument(f"--max-{metric}", type=number(), default=None, help=f"upper bound on {metric} (table units)")
+        p.add_argument(f"--min-{metric}", type=number(), default=None, help=f"lower bound on {metric} (table units)")
+    for bound in ("max", "min"):
+        p.add_argument(f"--{bound}-macs", f"--{bound}-flops", dest=f"{bound}_flops", type=parse_count, default=None,
+                       metavar="N", help=f"{'upper' if bound == 'max' else 'lower'} bound on the network's "
+                       f"multiply-adds (MACs), e.g. 300M, for every table (MBv3 tables count MACs, NAS-Bench-201 "
+                       f"'FLOPs' one per multiply-add, profile tables 2 per MAC); --{bound}-flops is the same flag")
     p.add_argument("--predictor", choices=PREDICTORS, default="additive",
                    help="additive (released code) or flops (the paper's Eq. 6)")
     p.add_argument("--solver", choices=SOLVERS, default="milp")
@@ -77,26 +82,56 @@ def _load_for_solve(args: argparse.Namespace) -> BlockTable:
     return table
 
 
+def _flops_per_mac(table: BlockTable) -> float:
+    """Table flops units per multiply-add: the CLI's --max-macs / --min-macs are in MACs."""
+    unit = table.metric("flops").unit
+    if unit == "MACs" or unit.startswith("FLOPs (NAS-Bench-201"):
+        return 1.0  # MBv3: MACs; NAS-Bench-201's counter: one per multiply-add
+    if unit == "FLOPs":
+        return 2.0  # deepmad.mathnas.cnn_space / profile tables: 2 x MACs
+    raise DeepmadError(f"table {table.name!r} gives its flops in {unit!r}; --max-macs/--min-macs need MACs, "
+                       "FLOPs (2 per MAC) or NAS-Bench-201 FLOPs")
+
+
+def _macs_view(data: dict[str, Any], factor: float) -> dict[str, Any]:
+    """``SolveResult.to_dict()`` with its flops figures in MACs."""
+    if "flops" in data["predicted"]:
+        data["predicted"]["flops"] /= factor
+    for c in data["constraints"]:
+        if c["metric"] == "flops":
+            c.update(bound=c["bound"] / factor, value=c["value"] / factor, slack=c["slack"] / factor,
+                     name=f"MACs {'<=' if c['sense'] == 'upper' else '>='} {c['bound'] / factor:.6g}")
+    data["units"] = {"flops": "MACs (multiply-adds)"}
+    return data
+
+
 def _print_result(table: BlockTable, result: SolveResult) -> None:
     gap = "" if result.gap is None else f", gap {result.gap:.2g}"
     print(f"table {table.name} ({table.device or 'no device'}), predictor {result.predictor}, solver "
           f"{result.solver}: {result.status} in {1000 * result.time_s:.1f} ms ({result.iterations} MILP(s){gap})")
     for node, j, name in zip(table.nodes, result.choices or (), result.option_names or ()):
         print(f"  {node}: option {j}  {name}")
-    for metric, value in result.predicted.items():
-        unit = table.metric(metric).unit
-        print(f"predicted {metric}: {value:.6g} {unit}".rstrip())
-    for c in result.constraints:
-        print(f"  {c.name}: value {c.value:.6g}, slack {c.slack:.4g} ({'ok' if c.slack <= 0 else 'VIOLATED'})")
+    data = _macs_view(result.to_dict(), _flops_per_mac(table)) if table.has("flops") else result.to_dict()
+    for metric, value in data["predicted"].items():
+        unit = "MACs" if metric == "flops" else table.metric(metric).unit
+        print(f"predicted {'MACs' if metric == 'flops' else metric}: {value:.6g} {unit}".rstrip())
+    for c in data["constraints"]:
+        print(f"  {c['name']}: value {c['value']:.6g}, slack {c['slack']:.4g} "
+              f"({'ok' if c['slack'] <= 0 else 'VIOLATED'})")
 
 
 def _run_solve(args: argparse.Namespace) -> int:
     table = _load_for_solve(args)
     limits = {f"{b}_{m}": getattr(args, f"{b}_{m}") for b in ("max", "min") for m in ("latency", "energy", "flops")}
+    factor = _flops_per_mac(table) if table.has("flops") else 1.0
+    for key in ("max_flops", "min_flops"):
+        if limits[key] is not None:
+            limits[key] *= factor
     problem = MathNASProblem(table, make_budgets(table, **limits), args.predictor)
     result = solve(problem, args.solver, fractional_method=args.fractional_method, time_limit=args.time_limit)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        data = result.to_dict()
+        print(json.dumps(_macs_view(data, factor) if table.has("flops") else data, indent=2))
         if result.choices is None:
             print(f"deepmad mathnas solve: error: {'; '.join(result.to_dict()['infeasibilities']) or result.status}",
                   file=sys.stderr)
@@ -245,7 +280,7 @@ def _run_profile(args: argparse.Namespace) -> int:
     v = None
     if args.check:
         v, _, _ = check_additivity(space, est.table, evaluator, args.check, args.seed + 1)
-    report = assess_noise(est.table, spreads, None if v is None else v.spearman)
+    report = assess_noise(est.table, spreads, None if v is None else v.spearman, checked=0 if v is None else v.count)
     save_table_json(with_noise_record(est.table, report), args.output)
     print(f"profiled {space.name} on {args.device}: {est.evaluations} networks timed ({est.strategy}); "
           f"predicted latency {report.low:.3f}..{report.high:.3f} ms over {space.space.size} networks; "

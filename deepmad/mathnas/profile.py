@@ -39,12 +39,13 @@ from deepmad.mathnas.tables import BlockTable
 from deepmad.mathnas.validate import Validation, rank_correlations
 from deepmad.models import build_model
 
-__all__ = ["MAX_SPREAD", "MIN_SPEARMAN", "LatencyEvaluator", "NoiseReport", "NoisyTimingError", "TimingConfig",
+__all__ = ["MAX_SPREAD", "MIN_CHECKED", "MIN_SPEARMAN", "LatencyEvaluator", "NoiseReport", "NoisyTimingError", "TimingConfig",
            "assess_noise",
            "check_additivity", "profile_space", "relative_spread"]
 
 MAX_SPREAD = 0.25  # median IQR / median of the repeats above which the timings are noisy
 MIN_SPEARMAN = 0.5  # check Spearman (table vs measured) below which the table is unreliable
+MIN_CHECKED = 5  # networks the check must time before its Spearman is judged
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,13 @@ class NoiseReport:
 
 
 def assess_noise(table: BlockTable, spreads: Sequence[float], spearman: float | None = None,
-                 max_spread: float = MAX_SPREAD, min_spearman: float = MIN_SPEARMAN) -> NoiseReport:
-    """Judge a latency table and the repeat spreads it was measured with."""
+                 max_spread: float = MAX_SPREAD, min_spearman: float = MIN_SPEARMAN,
+                 checked: int = MIN_CHECKED) -> NoiseReport:
+    """Judge a latency table and the repeat spreads it was measured with.
+
+    ``spearman`` is the additivity check's over ``checked`` networks; it is judged only from
+    :data:`MIN_CHECKED` networks on (with fewer, one swapped pair decides it).
+    """
     low, high = table.metric("latency").bounds()
     spread = statistics.median(spreads) if spreads else 0.0
     worst = max(spreads, default=0.0)
@@ -169,7 +175,7 @@ def assess_noise(table: BlockTable, spreads: Sequence[float], spearman: float | 
     if spread > max_spread:
         reasons.append(f"repeats of one network vary by {100 * spread:.0f} % (median IQR / median; "
                        f"at most {100 * max_spread:.0f} % expected)")
-    if spearman is not None and not spearman >= min_spearman:
+    if spearman is not None and checked >= MIN_CHECKED and not spearman >= min_spearman:
         reasons.append(f"the check's Spearman {spearman:.3f} is below {min_spearman}")
     return NoiseReport(spread, worst, low, high, spearman, tuple(reasons))
 

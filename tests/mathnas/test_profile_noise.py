@@ -78,6 +78,7 @@ def test_noisy_repeats_marked_and_nonzero_exit(space_file: Path, monkeypatch: py
 
 def test_failed_check_is_reported(space_file: Path, monkeypatch: pytest.MonkeyPatch,
                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(P, "MIN_CHECKED", 2)  # the tiny space has 6 networks only
     calls = iter(range(10_000))
     _fake_timer(monkeypatch, lambda a: 5.0 + a[0] + a[1] if next(calls) < 4 else 9.0 - a[0] - a[1])
     assert _profile(space_file, "--check", "6") == 1
