@@ -51,8 +51,8 @@ def parse_count(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a number; expected e.g. 25.5M, 4.13G or 4130000000"
         ) from None
-    if value != value or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a non-negative number")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite non-negative number")
     return value
 
 
