@@ -30,7 +30,7 @@ from deepmad.utils.io import atomic_write
 
 __all__ = [
     "FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "check_compatible", "load_weights",
-    "read_torch_file", "checked_checkpoint", "weights_from", "rng_state", "set_rng_state", "GracefulStop",
+    "check_checkpoint_path", "read_torch_file", "checked_checkpoint", "weights_from", "rng_state", "set_rng_state", "GracefulStop",
 ]
 
 FORMAT = "deepmad-train-checkpoint"
@@ -86,15 +86,22 @@ def _unreadable_reason(path: Path, exc: Exception) -> str:
     return f"not torch.save output ({type(exc).__name__}: {msg})" if msg else "not torch.save output"
 
 
-def read_torch_file(path: str | os.PathLike[str]) -> Any:
-    """``torch.load`` (weights only, on CPU) with a one-line error naming the file and the cause:
-    missing, a directory, empty, truncated, a text file, or not ``torch.save`` output."""
+def check_checkpoint_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` if it is an existing file; a one-line error naming it otherwise (cheap, no load)."""
     path = Path(path)
     if not path.exists():
         raise DeepmadError(f"checkpoint {path} does not exist")
     if path.is_dir():
-        hint = "; e.g. " + ", ".join(str(path / n) for n in ("best.pt", "last.pt") if (path / n).is_file())
-        raise DeepmadError(f"checkpoint {path} is a directory; expected a .pt file{hint if hint != '; e.g. ' else ''}")
+        found = [str(path / n) for n in ("best.pt", "last.pt") if (path / n).is_file()]
+        hint = f"; e.g. {', '.join(found)}" if found else ""
+        raise DeepmadError(f"checkpoint {path} is a directory; expected a .pt file{hint}")
+    return path
+
+
+def read_torch_file(path: str | os.PathLike[str]) -> Any:
+    """``torch.load`` (weights only, on CPU) with a one-line error naming the file and the cause:
+    missing, a directory, empty, truncated, a text file, or not ``torch.save`` output."""
+    path = check_checkpoint_path(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged zip / pickle data

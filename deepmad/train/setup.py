@@ -69,7 +69,7 @@ def _check_out(config: TrainConfig) -> Path:
         raise DeepmadError(f"{out} already holds a run (last.pt); pass --resume to continue it or use another --out")
     check_output(last, "the run directory's last.pt")
     if config.init_from is not None and not config.resume:
-        ckpt_io.read_torch_file(config.init_from)  # exists and loads, before any work
+        ckpt_io.check_checkpoint_path(config.init_from)  # loaded (and checked) with the model, before the run directory
     return out
 
 
