@@ -82,8 +82,7 @@ def _unreadable_reason(path: Path, exc: Exception) -> str:
         return "it is a text file, not torch.save output"
     except UnicodeDecodeError:
         pass
-    msg = str(exc).strip().splitlines()[0][:100] if str(exc).strip() else ""
-    return f"not torch.save output ({type(exc).__name__}: {msg})" if msg else "not torch.save output"
+    return f"not torch.save output, or a damaged one in the legacy format ({type(exc).__name__})"
 
 
 def check_checkpoint_path(path: str | os.PathLike[str]) -> Path:
