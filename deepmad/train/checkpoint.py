@@ -130,10 +130,9 @@ def check_compatible(ckpt: dict[str, Any], config: TrainConfig, path: str | os.P
     for name in sorted(current):
         if name in RESUME_MUTABLE_FIELDS | RESUME_EXTENDABLE_FIELDS or saved.get(name) == current[name]:
             continue
-        flag = "--" + name.replace("_", "-")
         raise DeepmadError(
-            f"checkpoint {path} was written with {flag} {saved.get(name)!r}, not {current[name]!r}; "
-            f"resume with the same value or use a new --out"
+            f"checkpoint {path} was written with {name}={saved.get(name)!r}, not {current[name]!r}; "
+            f"resume with the same value or use a new run directory"
         )
 
 

@@ -51,22 +51,22 @@ def amp_dtype_for(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "auto":
         amp = "bf16" if device.type == "cuda" else "off"
     if amp == "fp16" and device.type != "cuda":
-        raise DeepmadError("--amp fp16 needs --device cuda; use --amp bf16 or off on CPU")
+        raise DeepmadError("amp='fp16' needs a CUDA device; use amp 'bf16' or 'off' on CPU")
     return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
 
 
 def _check_out(config: TrainConfig) -> Path:
     """The run directory, checked (not created: that waits until the run can start)."""
     if not config.out:
-        raise DeepmadError("--out RUN_DIR is required")
+        raise DeepmadError("out (the run directory) is required")
     out = Path(config.out)
     last = out / "last.pt"
     if out.exists() and not out.is_dir():
         raise DeepmadError(f"cannot use {out} as the run directory: it is a file")
     if config.resume and not last.is_file():
-        raise DeepmadError(f"--resume: {last} does not exist; drop --resume to start a new run")
+        raise DeepmadError(f"resume: {last} does not exist; start a new run instead (resume off)")
     if not config.resume and last.exists():
-        raise DeepmadError(f"{out} already holds a run (last.pt); pass --resume to continue it or use another --out")
+        raise DeepmadError(f"{out} already holds a run (last.pt); resume it or use another run directory")
     check_output(last, "the run directory's last.pt")
     if config.init_from is not None and not config.resume:
         ckpt_io.check_checkpoint_path(config.init_from)  # loaded (and checked) with the model, before the run directory
@@ -148,14 +148,14 @@ def setup_run(config: TrainConfig, ctx: DistContext, model: nn.Module | None = N
     num_classes = config.num_classes or data.num_classes
     top_label = int(max(data.train.labels.max(), data.val.labels.max()))
     if top_label >= num_classes:
-        raise DeepmadError(f"--num-classes {num_classes} is too small: the data has label {top_label}")
+        raise DeepmadError(f"num_classes={num_classes} is too small: the data has label {top_label}")
     model = _build_model(config, ctx, model, num_classes)
     if config.init_from is not None and not config.resume:
         init_from_checkpoint(model, config.init_from)
     resolution = config.resolution or model_resolution(model, data.image_size)
     steps = steps_per_epoch(len(data.train), config.batch_size)
     if steps == 0:
-        raise DeepmadError(f"--batch-size {config.batch_size} exceeds the {len(data.train)} training images")
+        raise DeepmadError(f"batch_size={config.batch_size} exceeds the {len(data.train)} training images")
     optimizer = build_optimizer(model, config.optimizer, config.peak_lr, config.decay, config.momentum,
                                 fused=ctx.device.type == "cuda")
     scheduler = build_scheduler(optimizer, config.epochs * steps, round(config.warmup_epochs * steps),
