@@ -8,6 +8,7 @@ and ``torch.compile``.
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 from dataclasses import replace
@@ -210,7 +211,7 @@ def _restore(run: Run) -> None:
     if run.config.epochs < done:
         raise DeepmadError(f"checkpoint {path} has {done} finished epochs; epochs={run.config.epochs} "
                            f"cannot continue it (expected >= {done})")
-    planned = list(run.scheduler.lr_lambdas)  # the schedule for this run's epochs
+    planned = [copy.copy(fn) for fn in run.scheduler.lr_lambdas]  # this run's schedule (loading overwrites it)
     try:
         run.optimizer.load_state_dict(ck["optimizer"])
         run.scheduler.load_state_dict(ck["scheduler"])

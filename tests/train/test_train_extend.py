@@ -36,6 +36,8 @@ def test_resume_extends_to_more_epochs(one_epoch: TrainConfig, tmp_path: Path) -
     assert result.epochs_done == 3 and [r["epoch"] for r in load_ckpt(run / "last.pt")["state"]["history"]] == [1, 2, 3]
     ck = load_ckpt(run / "last.pt")
     assert ck["config"]["epochs"] == 3 and ck["scheduler"]["last_epoch"] == 3 * 10
+    assert ck["scheduler"]["lr_lambdas"][0]["total_steps"] == 3 * 10
+    assert ck["state"]["history"][1]["lr"] > 0.05  # mid-cosine of the longer plan (the old one ended at 0)
     assert result.last["lr"] == pytest.approx(0.0, abs=1e-12)  # the re-planned cosine ends at min_lr
     with pytest.raises(DeepmadError, match="has 3 finished epochs; epochs=2 cannot continue it"):
         fit(one_epoch.replace(out=str(run), epochs=2, resume=True))
