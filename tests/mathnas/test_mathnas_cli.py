@@ -87,7 +87,8 @@ def test_profile_writes_a_latency_table(tmp_path, capsys) -> None:
     space.write_text(json.dumps(tiny_space_dict()))
     out = tmp_path / "lat.json"
     rc = main(["mathnas", "profile", "--space", str(space), "--output", str(out), "--strategy", "single",
-               "--warmup", "1", "--repeats", "2", "--threads", "1", "--check", "3"])
+               "--warmup", "1", "--repeats", "5", "--threads", "1", "--check", "3", "--clock", "cpu",
+               "--statistic", "min"])  # this thread's CPU time: steady on a busy shared machine
     text = capsys.readouterr().out
     # real timings on a shared CPU: exit 1 when they are noisy (the table is written and marked)
     assert rc in (0, 1) and "networks timed" in text and "check on" in text
