@@ -28,6 +28,15 @@ def _sum_block(stage: str, index: int, recs: list[LayerRecord], cin: int, cout: 
     return BlockCost(stage, index, params, macs, acts, layers, cin, cout, in_size, out_size)  # type: ignore[arg-type]
 
 
+def _as_spec(spec: object) -> NetworkSpec:
+    """A spec, a preset name or a spec file path, as :func:`deepmad.create_model` accepts."""
+    if isinstance(spec, str | os.PathLike):
+        return load_spec(spec)
+    if not isinstance(spec, NetworkSpec):
+        raise SpecError(f"spec={spec!r} is invalid; expected a NetworkSpec, a preset name or a spec file path")
+    return spec
+
+
 def count_network(spec: NetworkSpec | str | os.PathLike[str], convention: str = "torch",
                   resolution: int | None = None) -> CostReport:
     """Closed-form costs of ``spec``.
@@ -44,10 +53,7 @@ def count_network(spec: NetworkSpec | str | os.PathLike[str], convention: str = 
     Returns:
         A frozen :class:`CostReport` with integer totals and per-stage / per-block records.
     """
-    if isinstance(spec, str | os.PathLike):
-        spec = load_spec(spec)
-    elif not isinstance(spec, NetworkSpec):
-        raise SpecError(f"spec={spec!r} is invalid; expected a NetworkSpec, a preset name or a spec file path")
+    spec = _as_spec(spec)
     if convention not in CONVENTIONS:
         raise DeepmadError(f"convention={convention!r} is invalid; allowed: {', '.join(CONVENTIONS)}")
     tn = convention == "tinynas"
