@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from deepmad.cli.base import Command
+from deepmad.cli.base import Command, number, output_file
 from deepmad.cost import CONVENTIONS, count_network
 from deepmad.errors import DeepmadError
 from deepmad.spec import get_preset, list_presets, load_spec, save_spec_json, save_tinynas
@@ -37,7 +37,8 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="preset name, spec .json, or TinyNAS structure .txt")
-    p.add_argument("--resolution", type=int, default=None, help="input resolution (default: the spec's)")
+    p.add_argument("--resolution", type=number(int, low=1), default=None,
+                   help="input resolution (default: the spec's)")
 
 
 class Presets(Command):
@@ -95,19 +96,18 @@ class Convert(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("input", help="preset name, .json spec or .txt TinyNAS structure")
-        parser.add_argument("-o", "--output", required=True, help="output .json or .txt")
-        parser.add_argument("--resolution", type=int, default=None,
+        parser.add_argument("-o", "--output", required=True, type=output_file(".json", ".txt"),
+                            help="output .json (deepmad spec) or .txt (TinyNAS)")
+        parser.add_argument("--resolution", type=number(int, low=1), default=None,
                             help="input resolution to record (TinyNAS files hold none; default 224)")
 
     def run(self, args: argparse.Namespace) -> int:
         spec = load_spec(args.input, resolution=args.resolution)
         out = Path(args.output)
-        if out.suffix == ".json":
+        if out.suffix.lower() == ".json":
             save_spec_json(spec, out)
-        elif out.suffix == ".txt":
+        else:  # output_file allows .json and .txt only
             save_tinynas(spec, out)
-        else:
-            raise DeepmadError(f"output {args.output!r} must end in .json (deepmad spec) or .txt (TinyNAS)")
         print(f"wrote {out}")
         return 0
 

@@ -16,7 +16,7 @@ import math
 import sys
 from dataclasses import replace
 
-from deepmad.cli.base import Command, parse_count
+from deepmad.cli.base import Command, number, output_file, parse_count
 from deepmad.errors import DeepmadError, InfeasibleError
 from deepmad.scores.entropy import MODES, ScoreConfig, ScoreReport, score_spec
 from deepmad.solvers import (
@@ -105,19 +105,20 @@ class DesignCommand(Command):
         g.add_argument("--space", choices=TEMPLATES, help="a template space instead of --like")
         for q in _COUNT_FLAGS:
             g.add_argument(f"--{q}", type=parse_count, metavar="N", help=f"upper bound on {q}, e.g. 25.5M / 4.13G")
-        g.add_argument("--layers", type=int, metavar="N", help="upper bound on counted conv layers")
-        g.add_argument("--rho", type=float, metavar="R", help="upper bound on effectiveness rho")
+        g.add_argument("--layers", type=number(int, low=1), metavar="N", help="upper bound on counted conv layers")
+        g.add_argument("--rho", type=number(low=0, low_open=True), metavar="R", help="upper bound on effectiveness rho")
         g.add_argument("--resolution", type=_resolutions, metavar="R[,R...]", help="input side(s)")
         g.add_argument("--mode", choices=MODES, default="paper", help="score mode (default: paper)")
         g.add_argument("--convention", choices=("torch", "tinynas"),
                        help="cost convention of the budget flags (default: tinynas with --like, torch with --space)")
         s = parser.add_argument_group("solver")
         s.add_argument("--solver", choices=sorted(SOLVERS), default="exact", help="default: exact")
-        s.add_argument("--time-limit", type=float, default=30.0, metavar="S", help="seconds (default 30)")
-        s.add_argument("--gap", type=float, default=0.01, help="relative optimality gap to stop at (default 0.01)")
+        s.add_argument("--time-limit", type=number(low=0, low_open=True), default=30.0, metavar="S", help="seconds (default 30)")
+        s.add_argument("--gap", type=number(low=0, high=1, high_open=True), default=0.01,
+                       help="relative optimality gap to stop at, 0 <= gap < 1 (default 0.01)")
         s.add_argument("--seed", type=int, default=0, help="evolution RNG seed")
-        s.add_argument("--children", type=int, default=500_000, help="evolution children (default 500000)")
-        parser.add_argument("--output", metavar="FILE.json", help="write the result JSON (atomically)")
+        s.add_argument("--children", type=number(int, low=1), default=500_000, help="evolution children (default 500000)")
+        parser.add_argument("--output", type=output_file(".json"), metavar="FILE.json", help="write the result JSON (atomically)")
         parser.add_argument("--json", action="store_true", help="print the result JSON instead of the summary")
         parser.add_argument("--quiet", action="store_true",
                             help="no progress lines on stderr (exact solver: one every 5 s on long solves)")

@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from deepmad.cli.base import Command, parse_count
+from deepmad.cli.base import Command, number, output_file, parse_count
 from deepmad.cost import count_network
 from deepmad.enlarge import (
     CompoundConfig,
@@ -80,30 +80,30 @@ class Enlarge(Command):
                             help="final MACs (a geometric schedule leads there) or every target: 600M[,1.2G,...]")
         parser.add_argument("--method", choices=("greedy", "compound"), default="greedy")
         parser.add_argument("--evaluator", choices=("entropy", "train"), default="entropy")
-        parser.add_argument("--resolution", type=int, default=None, help="base resolution (default: the spec's)")
-        parser.add_argument("--step-ratio", type=float, default=2.0, help="MACs growth per step of the schedule")
+        parser.add_argument("--resolution", type=number(int, low=1), default=None, help="base resolution (default: the spec's)")
+        parser.add_argument("--step-ratio", type=number(low=1, low_open=True), default=2.0, help="MACs growth per step of the schedule")
         parser.add_argument("--band", type=_numbers(float, "--band"), default=(0.95, 1.0), help="low,high x target")
         parser.add_argument("--depth-steps", type=_numbers(int, "--depth-steps"), default=(0, 1, 2))
         parser.add_argument("--width-multipliers", type=_numbers(float, "--width-multipliers"),
                             default=(1.0, 1.1, 1.2, 1.3))
         parser.add_argument("--resolution-steps", type=_numbers(int, "--resolution-steps"), default=(0, 16, 32))
-        parser.add_argument("--candidates", type=int, default=None,
+        parser.add_argument("--candidates", type=number(int, low=0), default=None,
                             help="candidates per step and parent (default 64 entropy, 8 train; 0 = all)")
-        parser.add_argument("--top-k", type=int, default=1, help="parents kept per step (beam width)")
+        parser.add_argument("--top-k", type=number(int, low=1), default=1, help="parents kept per step (beam width)")
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--depth-penalty", type=float, default=10.0, help="entropy: DeepMAD's beta")
+        parser.add_argument("--depth-penalty", type=number(low=0), default=10.0, help="entropy: DeepMAD's beta")
         train = parser.add_argument_group("train evaluator")
         train.add_argument("--data", default="fashion-mnist", help="proxy data set (the trainer's --data)")
         train.add_argument("--data-dir", default=None)
-        train.add_argument("--epochs", type=int, default=2)
-        train.add_argument("--train-subset", type=int, default=5000)
-        train.add_argument("--val-subset", type=int, default=2000)
-        train.add_argument("--train-resolution", type=int, default=None,
+        train.add_argument("--epochs", type=number(int, low=1), default=2)
+        train.add_argument("--train-subset", type=number(int, low=0), default=5000)
+        train.add_argument("--val-subset", type=number(int, low=0), default=2000)
+        train.add_argument("--train-resolution", type=number(int, low=1), default=None,
                            help="train candidates at this side (default: each candidate's own)")
         train.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
         train.add_argument("--cache-dir", default=".deepmad_cache/enlarge")
-        parser.add_argument("--output", default=None, help="result .json (final spec, path, settings)")
-        parser.add_argument("--plot", default=None, help="per-stage MACs of greedy and compound paths (.png)")
+        parser.add_argument("--output", type=output_file(".json"), default=None, help="result .json (final spec, path, settings)")
+        parser.add_argument("--plot", type=output_file(".png"), default=None, help="per-stage MACs of greedy and compound paths (.png)")
 
     def _evaluator(self, args: argparse.Namespace) -> Any:
         if args.evaluator == "entropy":

@@ -2,7 +2,8 @@
 
 Subcommands live in small modules (``deepmad.cli.<area>``), each exporting ``COMMANDS``, a
 list of :class:`deepmad.cli.base.Command` subclasses. This module collects them into one
-argparse parser. User errors print a single ``deepmad: error: ...`` line and exit 2.
+argparse parser. User errors, bad flag values included, print a single ``deepmad COMMAND: error: ...`` line and
+exit 2 (argparse's usage block is left to ``--help``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from deepmad import __version__
 from deepmad.cli.base import Command
 
 __all__ = ["main", "build_parser"]
@@ -24,6 +26,18 @@ COMMAND_MODULES: tuple[str, ...] = (
     "deepmad.cli.mathnas",
     "deepmad.cli.design",
 )
+
+
+class UsageError(Exception):
+    """A command-line usage error (bad flag, bad value), reported in one line."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(f"{prog}: error: {message}")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(self.prog, message)
 
 
 def _commands() -> dict[str, Command]:
@@ -40,10 +54,11 @@ def _commands() -> dict[str, Command]:
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     """Build the top-level parser and return it with the name -> command map."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="deepmad",
         description="Design CNNs mathematically (DeepMAD, MathNAS, greedy enlarging) and train them.",
     )
+    parser.add_argument("--version", action="version", version=f"deepmad {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands = _commands()
     for name, cmd in commands.items():
@@ -55,7 +70,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 on success)."""
     parser, commands = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(f"{exc} (see --help)", file=sys.stderr)
+        return 2
     if not args.command:
         parser.print_help()
         return 2
@@ -66,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (ValueError, OSError) as exc:  # DeepmadError is a ValueError
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"deepmad {args.command}: error: {msg}", file=sys.stderr)
+        action = getattr(args, "mathnas_action", None)
+        print(f"deepmad {args.command}{' ' + action if action else ''}: error: {msg}", file=sys.stderr)
         return 2
 
 

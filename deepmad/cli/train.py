@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import MISSING, fields
 
-from deepmad.cli.base import Command
+from deepmad.cli.base import Command, number, output_file
 from deepmad.train.config import (
     AMP_MODES,
     DEVICES,
@@ -71,7 +71,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--deterministic", action="store_true", help="deterministic algorithms only")
     g = p.add_argument_group("run directory")
     g.add_argument("--out", required=True, help="run directory (last.pt, best.pt, metrics.jsonl, curves.png)")
-    g.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from OUT/last.pt (--epochs may be raised to extend the run)")
+    g.add_argument("--init-from", metavar="CKPT",
+                   help="start a new run from this checkpoint's weights (fine-tuning; a classifier of "
+                        "another shape keeps its fresh initialisation); --resume ignores it")
     g.add_argument("--checkpoint-every", type=int, help="also save last.pt every N steps (0 = per epoch)")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(**{f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING})
@@ -113,9 +117,9 @@ class Eval(Command):
         parser.add_argument("--model", help="preset or spec file (default: the one saved in the checkpoint)")
         parser.add_argument("--data", help="data set (default: the one the checkpoint was trained on)")
         parser.add_argument("--data-dir")
-        parser.add_argument("--resolution", type=int)
-        parser.add_argument("--num-classes", type=int)
-        parser.add_argument("--batch-size", type=int, default=256)
+        parser.add_argument("--resolution", type=number(int, low=1))
+        parser.add_argument("--num-classes", type=number(int, low=1))
+        parser.add_argument("--batch-size", type=number(int, low=1), default=256)
         parser.add_argument("--device", choices=DEVICES, default="auto")
         parser.add_argument("--amp", choices=AMP_MODES, default="auto")
         parser.add_argument("--weights", choices=("model", "ema"), default="model",
@@ -143,7 +147,7 @@ class Plot(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("run_dir", help="a run directory written by 'deepmad train'")
-        parser.add_argument("--out", help="PNG path (default RUN_DIR/curves.png)")
+        parser.add_argument("--out", type=output_file(".png"), help="PNG path (default RUN_DIR/curves.png)")
 
     def run(self, args: argparse.Namespace) -> int:
         from deepmad.train.plot import plot_run

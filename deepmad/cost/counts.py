@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 from deepmad.cost.report import CONVENTIONS, BlockCost, CostReport, LayerRecord, StageCost
 from deepmad.cost.tinynas import tinynas_block, tinynas_conv_bn_act, tinynas_stem
 from deepmad.cost.trace import Tracer, trace_conv_bn_act, trace_resnet_stem, trace_stage
-from deepmad.errors import DeepmadError
+from deepmad.errors import DeepmadError, SpecError
 from deepmad.spec.blocks import ResNetStem
 from deepmad.spec.network import NetworkSpec
+from deepmad.spec.resolve import load_spec
 
 __all__ = ["count_network"]
 
@@ -25,11 +28,22 @@ def _sum_block(stage: str, index: int, recs: list[LayerRecord], cin: int, cout: 
     return BlockCost(stage, index, params, macs, acts, layers, cin, cout, in_size, out_size)  # type: ignore[arg-type]
 
 
-def count_network(spec: NetworkSpec, convention: str = "torch", resolution: int | None = None) -> CostReport:
+def _as_spec(spec: object) -> NetworkSpec:
+    """A spec, a preset name or a spec file path, as :func:`deepmad.create_model` accepts."""
+    if isinstance(spec, str | os.PathLike):
+        return load_spec(spec)
+    if not isinstance(spec, NetworkSpec):
+        raise SpecError(f"spec={spec!r} is invalid; expected a NetworkSpec, a preset name or a spec file path")
+    return spec
+
+
+def count_network(spec: NetworkSpec | str | os.PathLike[str], convention: str = "torch",
+                  resolution: int | None = None) -> CostReport:
     """Closed-form costs of ``spec``.
 
     Args:
-        spec: The network.
+        spec: The network: a :class:`NetworkSpec`, a preset name, or a spec ``.json`` / TinyNAS
+            ``.txt`` path (as :func:`deepmad.create_model` accepts).
         convention: ``"torch"`` (MACs of conv + linear without bias, every parameter; equals
             ``FlopCounterMode`` / 2 and ``sum(p.numel())``) or ``"tinynas"`` (the DeepMAD
             reference: BN 2/element, ReLU 1/element, avg-pool shortcut, no SE MACs, no
@@ -39,6 +53,7 @@ def count_network(spec: NetworkSpec, convention: str = "torch", resolution: int 
     Returns:
         A frozen :class:`CostReport` with integer totals and per-stage / per-block records.
     """
+    spec = _as_spec(spec)
     if convention not in CONVENTIONS:
         raise DeepmadError(f"convention={convention!r} is invalid; allowed: {', '.join(CONVENTIONS)}")
     tn = convention == "tinynas"

@@ -124,12 +124,27 @@ def _node_from_dict(data: Mapping[str, Any], index: int) -> CnnNode:
 def load_cnn_space(source: str | os.PathLike[str] | Mapping[str, Any]) -> CnnSpace:
     """Load a CNN space from a JSON path, a dict, or ``"demo"`` (the shipped example)."""
     if isinstance(source, Mapping):
-        data = dict(source)
-    else:
-        path = _DEMO if os.fspath(source) == "demo" else Path(source)
-        if not path.is_file():
-            raise DeepmadError(f"space file {os.fspath(source)!r} does not exist (or use 'demo')")
+        return _space_from_dict(dict(source))
+    path = _DEMO if os.fspath(source) == "demo" else Path(source)
+    if not path.is_file():
+        raise DeepmadError(f"space file {os.fspath(source)!r} does not exist (or use 'demo')")
+    try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        why = f"{exc.msg}: line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "binary"
+        raise DeepmadError(f"space file {os.fspath(source)}: not valid JSON ({why})") from None
+    try:
+        return _space_from_dict(data)
+    except DeepmadError as exc:
+        raise DeepmadError(f"space file {os.fspath(source)}: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DeepmadError(f"space file {os.fspath(source)}: malformed CNN space ({type(exc).__name__}: "
+                           f"{exc})") from None
+
+
+def _space_from_dict(data: Any) -> CnnSpace:
+    if not isinstance(data, dict):
+        raise DeepmadError(f"a CNN space must be a JSON object, got {type(data).__name__}")
     if data.get("format") != CNN_SPACE_FORMAT or data.get("version") != 1:
         raise DeepmadError(f"not a CNN space: expected format {CNN_SPACE_FORMAT!r}, version 1")
     extra = set(data) - {"format", "version", "name", "base", "resolution", "nodes"}

@@ -11,13 +11,21 @@ with one intra-op thread) measures the compute cost without the time other proce
 :func:`profile_space` turns the measurements into a block table with the
 estimators of :mod:`deepmad.mathnas.estimate`; :func:`check_additivity` times random networks
 and compares them with the table's additive prediction.
+
+Noise: each network's repeats give a relative spread, ``IQR / median``; :func:`assess_noise`
+calls a profile noisy when the median spread exceeds :data:`MAX_SPREAD`, or when the check's
+Spearman is below :data:`MIN_SPEARMAN`, and unusable when the table predicts a latency <= 0 or
+a non-finite one for some network of the space (what a busy machine produces).
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,7 +39,13 @@ from deepmad.mathnas.tables import BlockTable
 from deepmad.mathnas.validate import Validation, rank_correlations
 from deepmad.models import build_model
 
-__all__ = ["LatencyEvaluator", "TimingConfig", "check_additivity", "profile_space"]
+__all__ = ["MAX_SPREAD", "MIN_CHECKED", "MIN_SPEARMAN", "LatencyEvaluator", "NoiseReport", "NoisyTimingError", "TimingConfig",
+           "assess_noise",
+           "check_additivity", "profile_space", "relative_spread"]
+
+MAX_SPREAD = 0.25  # median IQR / median of the repeats above which the timings are noisy
+MIN_SPEARMAN = 0.5  # check Spearman (table vs measured) below which the table is unreliable
+MIN_CHECKED = 5  # networks the check must time before its Spearman is judged
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,7 @@ class LatencyEvaluator:
         if self.config.threads is not None and self.config.device == "cpu":
             torch.set_num_threads(self.config.threads)
         self.calls = 0
+        self.spreads: list[float] = []  # relative_spread of every timed network, in order
         self._warm = False
 
     def _sync(self) -> None:
@@ -79,6 +94,7 @@ class LatencyEvaluator:
     def time_arch(self, arch: Arch) -> float:
         """Forward latency of ``arch`` in milliseconds (median, or min, of the repeats)."""
         samples = self.time_samples(arch)
+        self.spreads.append(relative_spread(samples))
         return statistics.median(samples) if self.config.statistic == "median" else min(samples)
 
     def time_samples(self, arch: Arch) -> list[float]:
@@ -105,17 +121,97 @@ class LatencyEvaluator:
         return {"latency": self.time_arch(arch), "flops": self.space.space.network_flops(arch)}
 
 
+def relative_spread(samples: Sequence[float]) -> float:
+    """Interquartile range of the repeats over their median; 0 with fewer than 4 repeats."""
+    if len(samples) < 4:
+        return 0.0
+    q1, _, q3 = statistics.quantiles(samples, n=4)
+    med = statistics.median(samples)
+    return (q3 - q1) / med if med > 0 else math.inf
+
+
+@dataclass(frozen=True)
+class NoiseReport:
+    """How trustworthy a latency profile is (see :func:`assess_noise`)."""
+
+    spread: float  # median relative spread of the repeats over the timed networks
+    worst_spread: float  # largest relative spread
+    low: float  # smallest latency the table predicts over the space (ms)
+    high: float  # largest (ms)
+    spearman: float | None  # of the additivity check, None when not run
+    reasons: tuple[str, ...]  # why the profile is noisy; empty when it is not
+
+    @property
+    def noisy(self) -> bool:
+        """True when some reason applies."""
+        return bool(self.reasons)
+
+    @property
+    def usable(self) -> bool:
+        """False when the table predicts a latency <= 0 or a non-finite one."""
+        return self.low > 0 and math.isfinite(self.low) and math.isfinite(self.high)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able record (stored in the table's provenance)."""
+        return {"median_spread": self.spread, "worst_spread": self.worst_spread, "predicted_low_ms": self.low,
+                "predicted_high_ms": self.high, "check_spearman": self.spearman, "noisy": self.noisy,
+                "reasons": list(self.reasons)}
+
+
+def assess_noise(table: BlockTable, spreads: Sequence[float], spearman: float | None = None,
+                 max_spread: float = MAX_SPREAD, min_spearman: float = MIN_SPEARMAN,
+                 checked: int = MIN_CHECKED) -> NoiseReport:
+    """Judge a latency table and the repeat spreads it was measured with.
+
+    ``spearman`` is the additivity check's over ``checked`` networks; it is judged only from
+    :data:`MIN_CHECKED` networks on (with fewer, one swapped pair decides it).
+    """
+    low, high = table.metric("latency").bounds()
+    spread = statistics.median(spreads) if spreads else 0.0
+    worst = max(spreads, default=0.0)
+    reasons = []
+    if not (low > 0 and math.isfinite(low) and math.isfinite(high)):
+        reasons.append(f"the table predicts latencies from {low:.4g} to {high:.4g} ms (must be > 0 and finite)")
+    if spread > max_spread:
+        reasons.append(f"repeats of one network vary by {100 * spread:.0f} % (median IQR / median; "
+                       f"at most {100 * max_spread:.0f} % expected)")
+    if spearman is not None and checked >= MIN_CHECKED and not spearman >= min_spearman:
+        reasons.append(f"the check's Spearman {spearman:.3f} is below {min_spearman}")
+    return NoiseReport(spread, worst, low, high, spearman, tuple(reasons))
+
+
+class NoisyTimingError(DeepmadError):
+    """The measured table would predict a latency <= 0 or a non-finite one; ``report`` says why."""
+
+    def __init__(self, report: NoiseReport) -> None:
+        super().__init__(f"timings too noisy to use: {'; '.join(report.reasons)}; time on a quieter machine, "
+                         "or with clock='cpu' and threads=1, more repeats, or statistic='min'")
+        self.report = report
+
+
+def with_noise_record(table: BlockTable, report: NoiseReport) -> BlockTable:
+    """``table`` with ``report`` stored under ``provenance["timing_noise"]``."""
+    return replace(table, provenance={**table.provenance, "timing_noise": report.to_dict()})
+
+
 def profile_space(space: CnnSpace, timing: TimingConfig | None = None,
-                  config: EstimateConfig | None = None) -> Estimate:
+                  config: EstimateConfig | None = None, evaluator: LatencyEvaluator | None = None) -> Estimate:
     """Per-block latency table of ``space`` on this device (Algorithm 1 or sampled stars).
 
     The returned table holds ``latency`` (ms) and ``flops`` and no accuracy; combine it with an
-    accuracy table of the same space through :meth:`BlockTable.with_metrics`.
+    accuracy table of the same space through :meth:`BlockTable.with_metrics`. Pass ``evaluator``
+    to keep its repeat spreads (``evaluator.spreads``) for :func:`assess_noise`.
+
+    Raises:
+        NoisyTimingError: the table would predict a latency <= 0 or a non-finite one.
     """
-    evaluator = LatencyEvaluator(space, timing)
+    evaluator = evaluator or LatencyEvaluator(space, timing)
     device = evaluator.config.device
     est = estimate_table(space.space, evaluator, metrics=("latency",), config=config,
                          name=f"{space.name}-latency", device=device, units={"latency": "ms", "flops": "FLOPs"})
+    report = assess_noise(est.table, evaluator.spreads)
+    if not report.usable:
+        raise NoisyTimingError(report)
     return est
 
 

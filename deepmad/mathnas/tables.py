@@ -234,10 +234,21 @@ def _metric_from_dict(name: str, data: Mapping[str, Any]) -> MetricTable:
         raise DeepmadError(
             f"metric {name!r} must have 'base' and exactly one of 'drop' or 'delta' (and optional 'unit'); got keys {sorted(data)}"
         )
-    rows = data["drop"] if "drop" in data else data["delta"]
-    sign = -1.0 if "drop" in data else 1.0
-    delta = tuple(tuple(sign * float(v) for v in row) for row in rows)
-    return MetricTable(float(data.get("base", 0.0)), delta, str(data.get("unit", "")))
+    key = "drop" if "drop" in data else "delta"
+    sign = -1.0 if key == "drop" else 1.0
+    rows = data[key]
+    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+        raise DeepmadError(f"metrics[{name!r}].{key} must be a list of lists of numbers")
+    delta = tuple(tuple(sign * _number(v, f"metrics[{name!r}].{key}[{i}][{j}]") for j, v in enumerate(row))
+                  for i, row in enumerate(rows))
+    return MetricTable(_number(data.get("base", 0.0), f"metrics[{name!r}].base"), delta, str(data.get("unit", "")))
+
+
+def _number(value: Any, where: str) -> float:
+    """``float(value)`` for a JSON number; a one-line error naming the field otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise DeepmadError(f"{where}={value!r} is invalid; expected a number")
+    return float(value)
 
 
 def table_from_dict(data: Mapping[str, Any]) -> BlockTable:
@@ -272,11 +283,13 @@ def load_table_json(path: str | os.PathLike[str]) -> BlockTable:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except json.JSONDecodeError as exc:
-        raise DeepmadError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise DeepmadError(f"{path}: not valid JSON ({exc.msg}: line {exc.lineno} column {exc.colno})") from None
     if not isinstance(data, dict):
         raise DeepmadError(f"{path}: expected a JSON object holding a block table")
     try:
         return table_from_dict(data)
-    except (KeyError, TypeError) as exc:
+    except DeepmadError as exc:
+        raise DeepmadError(f"{path}: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
         raise DeepmadError(f"{path}: malformed block table ({type(exc).__name__}: {exc})") from None
 

@@ -45,12 +45,19 @@ def build_model(spec: NetworkSpec, num_classes: int | None = None, zero_init_las
 
 
 def create_model(model: str | os.PathLike[str] | NetworkSpec, num_classes: int | None = None,
-                 resolution: int | None = None, **overrides: Any) -> Network:
+                 resolution: int | None = None, pretrained: bool = False, **overrides: Any) -> Network:
     """Build a model from a preset name, a spec JSON / TinyNAS file path, or a spec.
+
+    deepmad ships no pretrained weights: ``pretrained=True`` is refused (train the model, then
+    load a checkpoint with :func:`deepmad.train.factory.load_network`).
 
     Example:
         >>> net = create_model("deepmad_r18", num_classes=10)
         >>> net.num_features
         672
     """
+    if pretrained:
+        name = model if isinstance(model, str) else "any model"
+        raise SpecError(f"pretrained=True is not available: deepmad ships no pretrained weights (for {name}); "
+                        "build the model untrained and train it, or load your own checkpoint")
     return build_model(load_spec(model, resolution=resolution), num_classes=num_classes, **overrides)

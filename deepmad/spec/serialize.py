@@ -33,7 +33,7 @@ def _build(cls: type, data: Any, where: str, skip: tuple[str, ...] = ()) -> Any:
     kwargs = {k: v for k, v in data.items() if k in allowed}
     try:
         return cls(**kwargs)
-    except TypeError as exc:
+    except (TypeError, SpecError) as exc:
         raise SpecError(f"{where}: {exc}") from None
 
 
@@ -67,6 +67,9 @@ def spec_from_dict(data: Any) -> NetworkSpec:
     if not isinstance(data, dict):
         raise SpecError(f"a network spec must be a JSON object, got {type(data).__name__}")
     version = data.get("schema_version")
+    if "schema_version" not in data:
+        raise SpecError(f"not a deepmad network spec: no 'schema_version' key (expected {SCHEMA_VERSION}, "
+                        f"with 'stem' and 'stages'); got keys {sorted(data)}")
     if version != SCHEMA_VERSION:
         raise SpecError(f"spec schema_version={version!r} is not supported; expected {SCHEMA_VERSION}")
     allowed = {"schema_version", "name", "resolution", "in_channels", "stem", "stages", "final_conv", "head"}
@@ -79,9 +82,17 @@ def spec_from_dict(data: Any) -> NetworkSpec:
     if not isinstance(stages_raw, list):
         raise SpecError("spec 'stages' must be a list of stage objects")
     final = data.get("final_conv")
+    stages = tuple(_build(StageSpec, s, f"stages[{i}]") for i, s in enumerate(stages_raw))
+    try:
+        return _network(data, stages, final)
+    except TypeError as exc:
+        raise SpecError(f"spec: {exc}") from None
+
+
+def _network(data: dict[str, Any], stages: tuple[StageSpec, ...], final: Any) -> NetworkSpec:
     return NetworkSpec(
         stem=_conv_from_dict(data["stem"], "stem"),
-        stages=tuple(_build(StageSpec, s, f"stages[{i}]") for i, s in enumerate(stages_raw)),
+        stages=stages,
         final_conv=None if final is None else _conv_from_dict(final, "final_conv"),
         head=_build(HeadSpec, data.get("head", {}), "head"),
         resolution=data.get("resolution", 224),
@@ -93,12 +104,18 @@ def spec_from_dict(data: Any) -> NetworkSpec:
 def load_spec_json(path: str | os.PathLike[str]) -> NetworkSpec:
     """Read a spec JSON file (a bare spec, or any object with a ``spec`` key, e.g. a design result)."""
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not a text file (expected a JSON spec)") from None
     except json.JSONDecodeError as exc:
-        raise SpecError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        what = "truncated: it ends" if exc.pos >= len(exc.doc.rstrip()) else f"{exc.msg}:"
+        raise SpecError(f"{path}: not valid JSON ({what} at line {exc.lineno} column {exc.colno})") from None
     if isinstance(data, dict) and "spec" in data and "schema_version" not in data:
         data = data["spec"]
-    return spec_from_dict(data)
+    try:
+        return spec_from_dict(data)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
 
 
 def save_spec_json(spec: NetworkSpec, path: str | os.PathLike[str]) -> Path:

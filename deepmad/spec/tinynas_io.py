@@ -32,8 +32,11 @@ def parse_tinynas_text(text: str) -> list[dict[str, Any]]:
     """Parse TinyNAS structure text into its list of block dicts (safely, no ``eval``)."""
     try:
         data = ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError) as exc:
-        raise SpecError(f"not a TinyNAS structure literal ({type(exc).__name__}: {exc})") from None
+    except SyntaxError as exc:
+        raise SpecError(f"not a TinyNAS structure literal (syntax error at line {exc.lineno}: "
+                        f"{exc.msg})") from None
+    except ValueError:
+        raise SpecError(f"not a TinyNAS structure literal: {_first_non_literal(text.strip())}") from None
     if isinstance(data, dict) and "best_structures" in data:
         data = data["best_structures"]
         if isinstance(data, list) and len(data) == 1 and isinstance(data[0], list):
@@ -41,6 +44,18 @@ def parse_tinynas_text(text: str) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not data or not all(isinstance(b, dict) for b in data):
         raise SpecError("a TinyNAS structure must be a non-empty list of block dicts")
     return data
+
+
+def _first_non_literal(text: str) -> str:
+    """Where ``text`` leaves Python literals (the reason ``ast.literal_eval`` refused it)."""
+    allowed = (ast.Expression, ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.UnaryOp,
+               ast.USub, ast.UAdd, ast.Load)
+    for node in ast.walk(ast.parse(text, mode="eval")):
+        if not isinstance(node, allowed):
+            seg = ast.get_source_segment(text, node) or type(node).__name__
+            hint = " (JSON true/false/null? a JSON spec must end in .json)" if seg in ("true", "false", "null") else ""
+            return f"{seg[:40]!r} at line {node.lineno} is not a Python literal{hint}"
+    return "only lists, dicts, numbers and strings are allowed"
 
 
 def _check_block(i: int, b: dict[str, Any]) -> None:
@@ -87,13 +102,16 @@ def spec_from_tinynas(blocks: list[dict[str, Any]], resolution: int = 224,
     def conv(b: dict[str, Any]) -> ConvBNAct:
         return ConvBNAct(out_channels=b["out"], kernel_size=b["k"], stride=b.get("s", 1))
 
+    def stage(i: int, b: dict[str, Any]) -> StageSpec:
+        try:
+            return StageSpec(block=_SUPER[b["class"]], out_channels=b["out"], bottleneck_channels=b["btn"],
+                             depth=b["L"], stride=b.get("s", 1), kernel_size=b["k"])
+        except SpecError as exc:
+            raise SpecError(f"block {i} ({b['class']}): {exc}") from None
+
     return NetworkSpec(
         stem=conv(blocks[0]),
-        stages=tuple(
-            StageSpec(block=_SUPER[b["class"]], out_channels=b["out"], bottleneck_channels=b["btn"],
-                      depth=b["L"], stride=b.get("s", 1), kernel_size=b["k"])
-            for b in body
-        ),
+        stages=tuple(stage(i, b) for i, b in enumerate(body, start=1)),
         final_conv=None if final is None else conv(final),
         head=HeadSpec(num_classes=num_classes),
         resolution=resolution,
@@ -125,8 +143,17 @@ def spec_to_tinynas(spec: NetworkSpec) -> list[dict[str, Any]]:
 def load_tinynas(path: str | os.PathLike[str], resolution: int = 224, num_classes: int = 1000) -> NetworkSpec:
     """Read a TinyNAS structure file into a spec."""
     p = Path(path)
-    return spec_from_tinynas(parse_tinynas_text(p.read_text()), resolution=resolution,
-                             num_classes=num_classes, name=p.stem)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not a text file (expected a TinyNAS structure)") from None
+    if text.lstrip().startswith("{") and '"schema_version"' in text:
+        raise SpecError(f"{path} holds a deepmad JSON spec, not a TinyNAS structure; name it .json")
+    try:
+        return spec_from_tinynas(parse_tinynas_text(text), resolution=resolution,
+                                 num_classes=num_classes, name=p.stem)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
 
 
 def save_tinynas(spec: NetworkSpec, path: str | os.PathLike[str]) -> Path:

@@ -25,12 +25,12 @@ import numpy as np
 import torch
 
 from deepmad.errors import DeepmadError
-from deepmad.train.config import RESUME_MUTABLE_FIELDS, TrainConfig
+from deepmad.train.config import RESUME_EXTENDABLE_FIELDS, RESUME_MUTABLE_FIELDS, TrainConfig
 from deepmad.utils.io import atomic_write
 
 __all__ = [
     "FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "check_compatible", "load_weights",
-    "rng_state", "set_rng_state", "GracefulStop",
+    "check_checkpoint_path", "read_torch_file", "checked_checkpoint", "weights_from", "rng_state", "set_rng_state", "GracefulStop",
 ]
 
 FORMAT = "deepmad-train-checkpoint"
@@ -70,16 +70,50 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Pa
     return atomic_write(path, lambda f: torch.save(body, f))
 
 
+def _unreadable_reason(path: Path, exc: Exception) -> str:
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"PK\x03\x04"):
+        return f"truncated or damaged torch.save archive ({path.stat().st_size:,} bytes)"
+    try:
+        head.decode("utf-8")
+        return "it is a text file, not torch.save output"
+    except UnicodeDecodeError:
+        pass
+    return f"not torch.save output, or a damaged one in the legacy format ({type(exc).__name__})"
+
+
+def check_checkpoint_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` if it is an existing file; a one-line error naming it otherwise (cheap, no load)."""
+    path = Path(path)
+    if not path.exists():
+        raise DeepmadError(f"checkpoint {path} does not exist")
+    if path.is_dir():
+        found = [str(path / n) for n in ("best.pt", "last.pt") if (path / n).is_file()]
+        hint = f"; e.g. {', '.join(found)}" if found else ""
+        raise DeepmadError(f"checkpoint {path} is a directory; expected a .pt file{hint}")
+    return path
+
+
+def read_torch_file(path: str | os.PathLike[str]) -> Any:
+    """``torch.load`` (weights only, on CPU) with a one-line error naming the file and the cause:
+    missing, a directory, empty, truncated, a text file, or not ``torch.save`` output."""
+    path = check_checkpoint_path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged zip / pickle data
+        raise DeepmadError(f"checkpoint {path} is corrupt or unreadable: {_unreadable_reason(path, exc)}") from None
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`; one-line error otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise DeepmadError(f"checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for damaged zip / pickle data
-        msg = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
-        raise DeepmadError(f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}: {msg})") from None
+    return checked_checkpoint(read_torch_file(path), path)
+
+
+def checked_checkpoint(ckpt: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """``ckpt`` (what :func:`read_torch_file` returned) if it is a deepmad checkpoint of this version."""
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise DeepmadError(f"{path} is not a deepmad training checkpoint (no format={FORMAT!r} key)")
     if ckpt.get("version") != VERSION:
@@ -94,12 +128,11 @@ def check_compatible(ckpt: dict[str, Any], config: TrainConfig, path: str | os.P
         raise DeepmadError(f"checkpoint {path} has no training config; it cannot be resumed")
     current = config.to_dict()
     for name in sorted(current):
-        if name in RESUME_MUTABLE_FIELDS or saved.get(name) == current[name]:
+        if name in RESUME_MUTABLE_FIELDS | RESUME_EXTENDABLE_FIELDS or saved.get(name) == current[name]:
             continue
-        flag = "--" + name.replace("_", "-")
         raise DeepmadError(
-            f"checkpoint {path} was written with {flag} {saved.get(name)!r}, not {current[name]!r}; "
-            f"resume with the same value or use a new --out"
+            f"checkpoint {path} was written with {name}={saved.get(name)!r}, not {current[name]!r}; "
+            f"resume with the same value or use a new run directory"
         )
 
 
@@ -108,15 +141,20 @@ def load_weights(path: str | os.PathLike[str], key: str = "model") -> dict[str, 
 
     ``module.`` (DDP) and ``_orig_mod.`` (torch.compile) prefixes are removed.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DeepmadError(f"checkpoint {path} does not exist")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise DeepmadError(f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__})") from None
+    return weights_from(read_torch_file(path), path, key)
+
+
+def weights_from(obj: Any, path: str | os.PathLike[str], key: str = "model") -> dict[str, torch.Tensor]:
+    """:func:`load_weights` on an already loaded file ``obj``."""
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         state = obj.get(key)
+        if key == "ema" and state is None:
+            if "ema" not in obj:  # best.pt: one set of weights, recorded with its source
+                raise DeepmadError(f"{path} holds one set of weights (source: {obj.get('source', 'model')}), "
+                                   f"no separate EMA weights; evaluate its 'model' weights")
+            decay = (obj.get("config") or {}).get("ema_decay")
+            raise DeepmadError(f"{path} has no EMA weights: the run was trained without EMA "
+                               f"(ema_decay={decay!r}); evaluate its 'model' weights")
     elif isinstance(obj, dict) and key == "model":
         state = obj.get("model", obj.get("state_dict", obj))
     else:

@@ -15,7 +15,7 @@ from typing import Any
 
 from deepmad.errors import DeepmadError
 
-__all__ = ["TrainConfig", "RESUME_MUTABLE_FIELDS", "DEFAULT_LR", "DEFAULT_WEIGHT_DECAY"]
+__all__ = ["TrainConfig", "RESUME_MUTABLE_FIELDS", "RESUME_EXTENDABLE_FIELDS", "DEFAULT_LR", "DEFAULT_WEIGHT_DECAY"]
 
 OPTIMIZERS = ("sgd", "adamw")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -31,6 +31,9 @@ RESUME_MUTABLE_FIELDS = frozenset(
     {"out", "resume", "device", "data_dir", "compile", "progress", "checkpoint_every",
      "eval_batch_size"}
 )
+# Fields that may change on --resume although they change the trajectory from there on:
+# ``epochs`` extends (or shortens) a run; the cosine schedule is re-planned for the new length.
+RESUME_EXTENDABLE_FIELDS = frozenset({"epochs"})
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class TrainConfig:
     checkpoint_every: int = 500  # also write last.pt every N optimiser steps (0 = per epoch only)
     progress: bool = True  # progress bar with ETA on rank 0
     resume: bool = False  # continue from OUT/last.pt
+    init_from: str | None = None  # start a new run from this checkpoint's weights (fine-tuning)
 
     def __post_init__(self) -> None:
         _check(bool(self.model), "model", self.model, "a preset name or a spec file")
@@ -96,7 +100,8 @@ class TrainConfig:
                self.weight_decay, "a number >= 0")
         _check(0.0 <= self.label_smoothing < 1.0, "label_smoothing", self.label_smoothing, "0 <= x < 1")
         _check(0.0 <= self.ema_decay < 1.0, "ema_decay", self.ema_decay, "0 <= x < 1")
-        _check(self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs, "a number >= 0")
+        _check(0 <= self.warmup_epochs <= self.epochs, "warmup_epochs", self.warmup_epochs,
+               f"a number >= 0 and <= epochs ({self.epochs})")
         _check(self.min_lr >= 0 and self.clip_grad >= 0, "min_lr/clip_grad",
                (self.min_lr, self.clip_grad), "numbers >= 0")
         _check(self.crop_padding is None or self.crop_padding >= 0, "crop_padding",

@@ -84,14 +84,14 @@ def parse_data_arg(data: str, data_dir: str | None = None) -> tuple[str, Path | 
     """Split ``NAME[:DIR]`` into the kind and its folder (``None`` for digits)."""
     kind, _, path = data.partition(":")
     if kind not in KINDS:
-        raise DeepmadError(f"--data {data!r} is unknown; expected one of {', '.join(KINDS)} (NAME[:DIR])")
+        raise DeepmadError(f"data={data!r} is unknown; expected one of {', '.join(KINDS)} (NAME[:DIR])")
     if path and data_dir and Path(path) != Path(data_dir):
-        raise DeepmadError(f"--data {data!r} and --data-dir {data_dir!r} name different folders; give one")
+        raise DeepmadError(f"data={data!r} and data_dir={data_dir!r} name different folders; give one")
     folder = path or data_dir
     if kind == "digits":
         return kind, None
     if kind in ("idx", "folder") and not folder:
-        raise DeepmadError(f"--data {kind} needs a folder: --data {kind}:DIR")
+        raise DeepmadError(f"data={kind!r} needs a folder: {kind}:DIR")
     if folder:
         if not Path(folder).is_dir():
             raise DeepmadError(f"data folder {folder!r} for {kind} does not exist")
@@ -189,9 +189,9 @@ def epoch_batches(num_samples: int, global_batch: int, epoch: int, seed: int,
     global batch ``j``.
     """
     if global_batch % world_size:
-        raise DeepmadError(f"--batch-size {global_batch} is not divisible by the {world_size} processes")
+        raise DeepmadError(f"batch_size={global_batch} is not divisible by the {world_size} processes")
     if num_samples < global_batch:
-        raise DeepmadError(f"--batch-size {global_batch} exceeds the {num_samples} training images")
+        raise DeepmadError(f"batch_size={global_batch} exceeds the {num_samples} training images")
     sampler = DistributedSampler(range(num_samples), num_replicas=world_size, rank=rank,
                                  shuffle=True, seed=seed, drop_last=True)
     sampler.set_epoch(epoch)

@@ -56,7 +56,7 @@ def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
         preference = "cuda" if torch.cuda.is_available() else "cpu"
     if preference == "cuda":
         if not torch.cuda.is_available():
-            raise DeepmadError("--device cuda was asked for but torch.cuda.is_available() is False; use --device cpu")
+            raise DeepmadError("device='cuda' was asked for but torch.cuda.is_available() is False; use device 'cpu'")
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")
 

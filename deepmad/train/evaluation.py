@@ -13,7 +13,7 @@ import torch
 
 from deepmad.errors import DeepmadError
 from deepmad.train.augment import BatchTransform
-from deepmad.train.checkpoint import FORMAT, load_checkpoint, load_weights
+from deepmad.train.checkpoint import FORMAT, checked_checkpoint, read_torch_file, weights_from
 from deepmad.train.data import load_dataset
 from deepmad.train.distributed import DistContext, resolve_device
 from deepmad.train.factory import build_network, load_state, model_in_channels, model_resolution
@@ -23,12 +23,8 @@ from deepmad.train.setup import amp_dtype_for
 __all__ = ["evaluate_checkpoint"]
 
 
-def _peek(path: str | os.PathLike[str]) -> dict[str, Any]:
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        return {}
-    return load_checkpoint(path) if isinstance(obj, dict) and obj.get("format") == FORMAT else {}
+def _meta(obj: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
+    return checked_checkpoint(obj, path) if isinstance(obj, dict) and obj.get("format") == FORMAT else {}
 
 
 def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = None, data: str | None = None,
@@ -46,16 +42,20 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = 
     Returns:
         ``{"loss", "top1", "top5", "images", "model", "data", "resolution"}``.
     """
-    meta = _peek(checkpoint)
+    if batch_size < 1:
+        raise DeepmadError(f"batch_size={batch_size!r} is invalid; expected an integer >= 1")
+    obj = read_torch_file(checkpoint)
+    meta = _meta(obj, checkpoint)
+    state = weights_from(obj, checkpoint, key=weights)
     cfg = meta.get("config") or {}
     data = data or cfg.get("data")
     if data is None:
-        raise DeepmadError("--data is required: the checkpoint does not record its data set")
+        raise DeepmadError(f"checkpoint {checkpoint} does not record its data set; give the data set to evaluate on")
     resolution = resolution or (meta.get("resolved") or {}).get("resolution") or cfg.get("resolution")
     ds = load_dataset(data, data_dir or cfg.get("data_dir"), size=resolution)
     num_classes = num_classes or (meta.get("data") or {}).get("num_classes") or ds.num_classes
     net = _network(model, cfg, meta, num_classes, resolution)
-    load_state(net, load_weights(checkpoint, key=weights), checkpoint)
+    load_state(net, state, checkpoint)
     dev = resolve_device(device)
     net.to(dev)
     resolution = resolution or model_resolution(net, ds.image_size)
@@ -77,4 +77,4 @@ def _network(model: str | None, cfg: dict[str, Any], meta: dict[str, Any], num_c
         return build_network(NetworkSpec.from_dict(meta["model_spec"]), num_classes, resolution)
     if cfg.get("model"):
         return build_network(cfg["model"], num_classes, resolution)
-    raise DeepmadError("--model is required: the checkpoint does not record its network")
+    raise DeepmadError("the checkpoint does not record its network; give the model (a preset or a spec file)")

@@ -50,7 +50,8 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str | o
         example = (missing or unexpected or wrong)[0]
         raise DeepmadError(
             f"weights in {source} do not fit this model: {len(missing)} missing, {len(unexpected)} "
-            f"unexpected, {len(wrong)} of another shape (first: {example!r}); check --model / --num-classes"
+            f"unexpected, {len(wrong)} of another shape (first: {example!r}); check the model and its "
+            f"number of classes"
         )
     model.load_state_dict(state)
 

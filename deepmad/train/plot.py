@@ -13,22 +13,38 @@ from pathlib import Path
 from typing import Any
 
 from deepmad.errors import DeepmadError
-from deepmad.utils.io import atomic_write_bytes
+from deepmad.utils.io import atomic_write_bytes, check_output
 
 __all__ = ["read_metrics", "plot_run", "plot_metrics"]
 
 
 def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The records of a ``metrics.jsonl`` file; a torn last line (a kill mid-write) is skipped."""
+    """The records of a ``metrics.jsonl`` file; a torn last line (a kill mid-write) is skipped.
+
+    Raises a one-line error naming the file when a line before the last is damaged, or when no
+    complete record is left (empty file, or only a torn line).
+    """
     path = Path(path)
     if not path.is_file():
         raise DeepmadError(f"{path} does not exist; is this a deepmad run directory?")
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise DeepmadError(f"{path} is not a text file (expected one JSON record per line)") from None
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for i, line in enumerate(lines):
         try:
-            records.append(json.loads(line))
+            rec = json.loads(line)
         except json.JSONDecodeError:
-            continue
+            if i == len(lines) - 1:
+                continue  # torn by a kill mid-write
+            raise DeepmadError(f"{path} line {i + 1} is not a JSON record; the file is damaged") from None
+        if not isinstance(rec, dict) or "epoch" not in rec:
+            raise DeepmadError(f"{path} line {i + 1} is not a metrics record (no 'epoch' key)")
+        records.append(rec)
+    if not records:
+        why = "its only line is truncated (the run was stopped while writing it)" if lines else "it is empty"
+        raise DeepmadError(f"{path} holds no complete epoch record: {why}; nothing to plot")
     return records
 
 
@@ -38,7 +54,7 @@ def plot_metrics(records: list[dict[str, Any]], title: str = "") -> bytes:
     from matplotlib.figure import Figure
 
     if not records:
-        raise DeepmadError("no metrics to plot (metrics.jsonl is empty)")
+        raise DeepmadError("no metrics to plot (no epoch record)")
     fig = Figure(figsize=(10, 4), dpi=110)
     FigureCanvasAgg(fig)
     ax_loss, ax_acc = fig.subplots(1, 2)
@@ -67,5 +83,5 @@ def plot_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None
     """Draw ``RUN_DIR/metrics.jsonl`` into ``out`` (default ``RUN_DIR/curves.png``)."""
     run_dir = Path(run_dir)
     records = read_metrics(run_dir / "metrics.jsonl")
-    target = Path(out) if out is not None else run_dir / "curves.png"
+    target = check_output(out if out is not None else run_dir / "curves.png", "the plot", (".png",))
     return atomic_write_bytes(target, plot_metrics(records, title=run_dir.name))

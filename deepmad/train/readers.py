@@ -157,7 +157,7 @@ def read_image_folder(root: str | os.PathLike[str], size: int | None = None,
     arrays = [_decode(p, size) for p in files]
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
-        raise DeepmadError(f"images in {root} have different sizes {sorted(shapes)[:3]}...; pass --resolution")
+        raise DeepmadError(f"images in {root} have different sizes {sorted(shapes)[:3]}...; give a resolution to resize them to")
     return np.stack(arrays), np.asarray(labels, dtype=np.int64), classes
 
 

@@ -8,6 +8,7 @@ and ``torch.compile``.
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 from dataclasses import replace
@@ -34,7 +35,7 @@ from deepmad.train.factory import (
 from deepmad.train.loop import Run, TrainState, write_metrics_file
 from deepmad.train.optim import ModelEma, build_optimizer, build_scheduler
 from deepmad.train.tasks import ClassificationTask, DistillationTask, TrainingTask
-from deepmad.utils.io import atomic_write_json
+from deepmad.utils.io import atomic_write_json, check_output
 
 __all__ = ["setup_run", "amp_dtype_for", "seed_all"]
 
@@ -51,22 +52,39 @@ def amp_dtype_for(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "auto":
         amp = "bf16" if device.type == "cuda" else "off"
     if amp == "fp16" and device.type != "cuda":
-        raise DeepmadError("--amp fp16 needs --device cuda; use --amp bf16 or off on CPU")
+        raise DeepmadError("amp='fp16' needs a CUDA device; use amp 'bf16' or 'off' on CPU")
     return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
 
 
-def _prepare_out(config: TrainConfig, ctx: DistContext) -> Path:
+def _check_out(config: TrainConfig) -> Path:
+    """The run directory, checked (not created: that waits until the run can start)."""
     if not config.out:
-        raise DeepmadError("--out RUN_DIR is required")
+        raise DeepmadError("out (the run directory) is required")
     out = Path(config.out)
     last = out / "last.pt"
+    if out.exists() and not out.is_dir():
+        raise DeepmadError(f"cannot use {out} as the run directory: it is a file")
     if config.resume and not last.is_file():
-        raise DeepmadError(f"--resume: {last} does not exist; drop --resume to start a new run")
+        raise DeepmadError(f"resume: {last} does not exist; start a new run instead (resume off)")
     if not config.resume and last.exists():
-        raise DeepmadError(f"{out} already holds a run (last.pt); pass --resume to continue it or use another --out")
-    if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
+        raise DeepmadError(f"{out} already holds a run (last.pt); resume it or use another run directory")
+    check_output(last, "the run directory's last.pt")
+    if config.init_from is not None and not config.resume:
+        ckpt_io.check_checkpoint_path(config.init_from)  # loaded (and checked) with the model, before the run directory
     return out
+
+
+def init_from_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> list[str]:
+    """Load the ``model`` weights of ``path`` (a deepmad checkpoint or state dict) into ``model``.
+
+    For fine-tuning: a classifier (``fc.*``) of another shape (a new number of classes) keeps
+    its fresh initialisation; every other tensor must fit. Returns the names left fresh.
+    """
+    state = ckpt_io.weights_from(ckpt_io.read_torch_file(path), path)
+    own = model.state_dict()
+    fresh = [k for k in own if k.startswith("fc.") and k in state and state[k].shape != own[k].shape]
+    load_state(model, {**state, **{k: own[k] for k in fresh}}, path)
+    return fresh
 
 
 def _configure_backends(config: TrainConfig, ctx: DistContext) -> None:
@@ -124,19 +142,21 @@ def _build_model(config: TrainConfig, ctx: DistContext, model: nn.Module | None,
 def setup_run(config: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
               dataset: Dataset | None = None) -> Run:
     """Everything :func:`~deepmad.train.loop.fit` needs, restored from ``last.pt`` on ``--resume``."""
-    out = _prepare_out(config, ctx)
+    out = _check_out(config)
     _configure_backends(config, ctx)
     seed_all(config.seed)
     data = _load_data(config, model, dataset)
     num_classes = config.num_classes or data.num_classes
     top_label = int(max(data.train.labels.max(), data.val.labels.max()))
     if top_label >= num_classes:
-        raise DeepmadError(f"--num-classes {num_classes} is too small: the data has label {top_label}")
+        raise DeepmadError(f"num_classes={num_classes} is too small: the data has label {top_label}")
     model = _build_model(config, ctx, model, num_classes)
+    if config.init_from is not None and not config.resume:
+        init_from_checkpoint(model, config.init_from)
     resolution = config.resolution or model_resolution(model, data.image_size)
     steps = steps_per_epoch(len(data.train), config.batch_size)
     if steps == 0:
-        raise DeepmadError(f"--batch-size {config.batch_size} exceeds the {len(data.train)} training images")
+        raise DeepmadError(f"batch_size={config.batch_size} exceeds the {len(data.train)} training images")
     optimizer = build_optimizer(model, config.optimizer, config.peak_lr, config.decay, config.momentum,
                                 fused=ctx.device.type == "cuda")
     scheduler = build_scheduler(optimizer, config.epochs * steps, round(config.warmup_epochs * steps),
@@ -163,6 +183,7 @@ def setup_run(config: TrainConfig, ctx: DistContext, model: nn.Module | None = N
     if config.compile:
         run.task.model = torch.compile(run.task.model)
     if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)  # only now: every check above has passed
         atomic_write_json(out / "config.json", {"config": config.to_dict(), "resolved": run.meta["resolved"]})
     return run
 
@@ -186,9 +207,15 @@ def _restore(run: Run) -> None:
     ck = ckpt_io.load_checkpoint(path)
     ckpt_io.check_compatible(ck, run.config, path)
     load_state(run.model, ck["model"], path)
+    done = int((ck.get("state") or {}).get("epoch", 0))
+    if run.config.epochs < done:
+        raise DeepmadError(f"checkpoint {path} has {done} finished epochs; epochs={run.config.epochs} "
+                           f"cannot continue it (expected >= {done})")
+    planned = [copy.copy(fn) for fn in run.scheduler.lr_lambdas]  # this run's schedule (loading overwrites it)
     try:
         run.optimizer.load_state_dict(ck["optimizer"])
         run.scheduler.load_state_dict(ck["scheduler"])
+        _replan(run, planned, ck["config"].get("epochs"))
         if run.scaler is not None:
             run.scaler.load_state_dict(ck["scaler"])
         if run.ema is not None:
@@ -198,6 +225,16 @@ def _restore(run: Run) -> None:
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise DeepmadError(f"checkpoint {path} is incompatible with this run ({type(exc).__name__}: "
                            f"{str(exc).splitlines()[0][:100] if str(exc) else ''})") from None
+
+
+def _replan(run: Run, planned: list[Any], saved_epochs: int | None) -> None:
+    """Keep the schedule of the new ``epochs`` on an extended resume (LambdaLR saves its lambdas)."""
+    if saved_epochs == run.config.epochs:
+        return
+    run.scheduler.lr_lambdas = planned
+    step = run.scheduler.last_epoch
+    for group, base, fn in zip(run.optimizer.param_groups, run.scheduler.base_lrs, planned, strict=True):
+        group["lr"] = base * fn(step)
 
 
 def _restore_ranks(run: Run, ranks: list[dict[str, Any]]) -> None:

@@ -48,7 +48,7 @@ def test_convert_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     ("argv", "needle"),
     [
         (["cost", "resnet19"], "'resnet19' is neither a preset nor a .json/.txt file"),
-        (["cost", "resnet18", "--resolution", "0"], "resolution=0 is invalid"),
+        (["cost", "resnet18", "--resolution", "0"], "argument --resolution: 0 is out of range"),
         (["convert", "resnet18", "-o", "x.yaml"], "must end in .json"),
         (["convert", "resnet18", "-o", "x.txt"], "stem cannot be written as TinyNAS"),
         (["presets", "vit*"], "no preset matches 'vit*'"),

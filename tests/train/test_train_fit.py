@@ -80,7 +80,7 @@ def test_run_directory_rules(digits_run: tuple, tmp_path: Path) -> None:
         fit(cfg)
     with pytest.raises(DeepmadError, match="does not exist"):
         fit(cfg.replace(out=str(tmp_path / "empty"), resume=True))
-    with pytest.raises(DeepmadError, match="--lr 0.2, not 0.3"):
+    with pytest.raises(DeepmadError, match="lr=0.2, not 0.3"):
         fit(cfg.replace(lr=0.3, resume=True, epochs=6))
 
 
@@ -97,7 +97,7 @@ def test_corrupt_and_foreign_checkpoints_are_refused(digits_run: tuple, tmp_path
     with pytest.raises(DeepmadError, match="not a deepmad training checkpoint"):
         load_checkpoint(run / "last.pt")
     save_checkpoint(run / "last.pt", {"model": {}, "config": cfg.replace(model="resnet18").to_dict()})
-    with pytest.raises(DeepmadError, match="--model"):
+    with pytest.raises(DeepmadError, match="model="):
         fit(cfg.replace(out=str(run), resume=True))
 
 
@@ -109,4 +109,4 @@ def test_cli_reports_user_errors_in_one_line(tiny_spec_path: Path, tmp_path: Pat
     assert code == 2 and "imagenet" in err and len(err.splitlines()) == 1
     assert main(["train", "--model", str(tiny_spec_path), "--amp", "fp16", "--device", "cpu",
                  "--out", str(tmp_path / "y")]) == 2
-    assert "fp16 needs --device cuda" in capsys.readouterr().err
+    assert "fp16' needs a CUDA device" in capsys.readouterr().err
