@@ -82,6 +82,9 @@ class ExactConfig:
     # HiGHS seconds for the MILP bound of a box with fixed depths (deepmad.solvers._depthleaf); 0: off
     leaf_milp_time: float = 0.3
     verbose: bool = False
+    # warm start (e.g. a neighbouring budget's optimum in a sweep): offered as an incumbent after the
+    # continuous starts; snapped into the space, fitted to the budgets and kept only if feasible
+    start: Design | None = None
 
 
 @dataclass
@@ -659,6 +662,7 @@ class _Search:
                           infeasibility_message(self.problem, shortfalls), -math.inf, -math.inf, 0, self.elapsed())
         contexts = [Context(self.problem, r) for r in self._resolutions()]
         self.start(contexts)
+        self.offer(cfg.start, search=True)  # warm start hook (None: no-op)
         for ctx in contexts:
             node = self.root(ctx)
             self.expand(node, cfg.dual_iters_root)
