@@ -18,18 +18,34 @@ from deepmad.solvers.problem import ConstraintValue
 from deepmad.spec import load_spec
 from deepmad.spec.presets import DISPLAY_NAMES, PRESETS
 
-__all__ = ["COMMANDS", "Show", "result_constraints"]
+__all__ = ["COMMANDS", "Show", "result_constraints", "result_title"]
+
+
+def _result(source: str) -> dict:
+    """The design result stored in ``source`` ({} for a preset, a bare spec or an unreadable file)."""
+    if source in PRESETS or Path(source).suffix != ".json" or not Path(source).is_file():
+        return {}
+    try:
+        data = json.loads(Path(source).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}  # load_spec reports the file's problem
+    return data if isinstance(data, dict) and "spec" in data else {}
+
+
+def result_title(source: str) -> str:
+    """'objective X (solver: status, gap Y %)' of a design result JSON ('' for anything else)."""
+    data = _result(source)
+    obj, sol = data.get("objective"), data.get("solver")
+    if not isinstance(obj, int | float) or not isinstance(sol, dict):
+        return ""
+    gap = sol.get("gap")
+    gap_text = "no bound" if not isinstance(gap, int | float) else f"{100 * gap:.2f} %"
+    return f"objective {obj:.1f} ({sol.get('name')}: {sol.get('status')}, gap {gap_text})"
 
 
 def result_constraints(source: str) -> tuple[ConstraintValue, ...]:
     """The constraint values stored in a design result JSON (none for a preset or a bare spec)."""
-    if source in PRESETS or Path(source).suffix != ".json" or not Path(source).is_file():
-        return ()
-    try:
-        data = json.loads(Path(source).read_text())
-    except (OSError, json.JSONDecodeError):
-        return ()  # load_spec reports the file's problem
-    rows = data.get("constraints") if isinstance(data, dict) else None
+    rows = _result(source).get("constraints")
     if not isinstance(rows, list):
         return ()
     try:
@@ -37,6 +53,15 @@ def result_constraints(source: str) -> tuple[ConstraintValue, ...]:
                                      float(r["slack"])) for r in rows)
     except (KeyError, TypeError, ValueError):
         raise DeepmadError(f"{source}: constraints list is malformed; expected deepmad design output") from None
+
+
+def _title(source: str, compared: bool) -> str:
+    title = result_title(source)
+    return f"left: {title}" if title and compared else title
+
+
+def _name(source: str, spec_name: str) -> str:
+    return DISPLAY_NAMES.get(source) or spec_name or Path(source).stem
 
 
 class Show(core.Show):
@@ -49,7 +74,7 @@ class Show(core.Show):
         parser.add_argument("--plot", metavar="FILE.png",
                             help="draw the design report: per-stage c, b, L, k; shares of MACs, params, "
                                  "activations; constraint slacks of a design result")
-        parser.add_argument("--compare", metavar="PRESET", help="a reference spec drawn side by side (needs --plot)")
+        parser.add_argument("--compare", metavar="PRESET", help="a reference (preset or spec file) drawn side by side (needs --plot)")
         parser.add_argument("--convention", choices=CONVENTIONS, default="torch",
                             help="cost convention of the shares (default torch)")
 
@@ -62,10 +87,10 @@ class Show(core.Show):
         if args.plot:
             from deepmad.report import draw_design
 
-            name = DISPLAY_NAMES.get(args.model, spec.name or Path(args.model).stem)
-            path = draw_design(args.plot, spec, name=name, constraints=result_constraints(args.model),
-                               compare=ref, compare_name=DISPLAY_NAMES.get(args.compare or "", args.compare or ""),
-                               convention=args.convention)
+            path = draw_design(args.plot, spec, name=_name(args.model, spec.name),
+                               constraints=result_constraints(args.model), compare=ref,
+                               compare_name=_name(args.compare, ref.name) if ref is not None else "",
+                               convention=args.convention, title=_title(args.model, ref is not None))
             print(f"wrote {path}")
         return 0
 

@@ -92,14 +92,16 @@ def draw_sweep(path: str | os.PathLike[str], rows: Sequence[SweepRow], quantity:
         ub = [r.dual_bound if math.isfinite(r.dual_bound) else r.objective for r in ok]
         ax.fill_between(xs, [r.objective for r in ok], ub, color="#3b6ea8", alpha=0.2,
                         label="up to the certified bound (gap)")
-    for m in marks:
+    for i, m in enumerate(sorted(marks, key=lambda m: m.value)):
         ax.plot([m.value], [m.objective], "s", ms=8, color="#c0392b",
                 mfc="#c0392b" if m.meets_others else "none")
-        ax.annotate(m.name, (m.value, m.objective), textcoords="offset points", xytext=(6, -12),
-                    fontsize=8, color="#c0392b")
+        # neighbours' labels alternate above and below their markers so that they do not overlap
+        ax.annotate(m.name, (m.value, m.objective), textcoords="offset points", ha="center",
+                    xytext=(0, 9 if i % 2 else -15), fontsize=8, color="#c0392b")
     if marks:
         ax.plot([], [], "s", color="#c0392b", label="published (hollow: breaks another budget)")
     ax.set_xscale("log")
+    ax.margins(x=0.06, y=0.1)  # room for the labels of markers at the edges
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: _si(x)))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda x, _: ""))
     ax.set_xticks([r.budget for r in rows])

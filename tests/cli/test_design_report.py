@@ -83,6 +83,11 @@ def test_show_plot_and_compare(tmp_path, capsys) -> None:
     text = capsys.readouterr().out
     assert "stage5" in text and f"wrote {png}" in text
     assert _png_size(png)[1] > 900  # the design result's constraints add a third row
+    from deepmad.cli.report import result_constraints, result_title
+
+    assert result_title(str(res)).startswith("objective ") and "exact:" in result_title(str(res))
+    assert [c.name for c in result_constraints(str(res))] == ["params[torch]", "macs[torch]", "rho"]
+    assert result_title("resnet18") == "" and result_constraints("resnet18") == ()
     assert main(["show", "resnet18"]) == 0 and "wrote" not in capsys.readouterr().out  # no --plot: table only
 
 
