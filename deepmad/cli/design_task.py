@@ -208,6 +208,9 @@ def run_sweep(args: argparse.Namespace, build: Callable[[argparse.Namespace], De
     if improved:
         print(f"  (gap of {len(improved)} point(s) tightened by a larger budget's bound: the optimum "
               "cannot fall as the budget grows)")
+    if missing := [p for p in points if not p.result.verified]:
+        print(f"  {len(missing)} budget(s) without a verified design (infeasible, none found in time, "
+              "or a failed re-check): exit status 1")
     if args.output:
         atomic_write_json(args.output, [_point_dict(p, conv) for p in points])
     if args.plot:

@@ -272,8 +272,8 @@ def depth_cap(space: DesignSpace, budgets: tuple[Budget, ...]) -> int | None:
         cmin = min([space.stem.values()[0]] + [min(s.width.values()[0], s.bottleneck.bounds(
             s.width.values()[0])[0]) for s in space.stages])
         side = min(_stage_sides(min(space.resolutions), space.stem_stride, tuple(
-            s.stride for s in space.stages)) + [min(space.resolutions) / 2 ** (1 + sum(
-                s.stride == 2 for s in space.stages))])
+            s.stride for s in space.stages)) + [min(space.resolutions) / space.stem_stride / 2 ** sum(
+                s.stride == 2 for s in space.stages)])
         side = max(1.0, math.floor(side))
         for b in budgets:
             if b.upper is None:

@@ -9,7 +9,7 @@ from deepmad.errors import DeepmadError
 from deepmad.scores.entropy import ScoreConfig
 from deepmad.solvers import LIKE_PRESETS, Budget, design, layout, like, template
 from deepmad.solvers.space import design_to_spec
-from deepmad.solvers.templates import space_problem
+from deepmad.solvers.templates import depth_cap, space_problem
 
 
 @pytest.mark.parametrize(("res", "name", "stem", "strides", "final"), [
@@ -125,3 +125,10 @@ def test_design_api_space_path_uses_the_task_layout() -> None:
                budgets=(Budget("params", upper=1e6), Budget("macs", upper=50e6)))
     assert r.verified and r.spec.stem.stride == 1 and r.spec.feature_sizes()[-1] == 4
     assert r.spec.head.num_classes == 10 and r.evaluation.costs.params_torch <= 1e6
+
+
+def test_depth_cap_uses_the_layouts_smallest_side() -> None:
+    """With a stride-1 stem at 32 px the smallest side is 4 (not 2): MACs >= c_min 4^2 D^2 / rho0."""
+    sp = template("resnet", resolution=32)
+    budgets = (Budget("macs", upper=40e6), Budget("rho", upper=0.3))
+    assert depth_cap(sp, budgets) == int((0.3 * 40e6 / (8 * 4 * 4)) ** 0.5)
