@@ -11,6 +11,7 @@ geometric steps (:mod:`deepmad.solvers.sweep`), prints one row per budget, write
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -199,23 +200,33 @@ def run_sweep(args: argparse.Namespace, build: Callable[[argparse.Namespace], De
 
     first = problem_at(values[0])
     conv = first.convention
-    print(f"DeepMAD sweep: {first.name}, {spec.quantity} {_fmt(values[0])} .. {_fmt(values[-1])} "
-          f"({len(values)} budgets, cost convention {conv}, {args.solver} {args.time_limit:g} s each)")
-    print(_HEADER)
+    say = (lambda *a, **k: None) if args.json else print
+    say(f"DeepMAD sweep: {first.name}, {spec.quantity} {_fmt(values[0])} .. {_fmt(values[-1])} "
+        f"({len(values)} budgets, cost convention {conv}, {args.solver} {args.time_limit:g} s each)")
+    say(_HEADER)
     points = sweep(problem_at, values, args.solver, options(args, first),
-                   on_point=lambda p: print(_row(p, conv), flush=True))
-    improved = [p for p in points if math.isfinite(p.result.gap) and p.sweep_gap < p.result.gap - 1e-12]
-    if improved:
-        print(f"  (gap of {len(improved)} point(s) tightened by a larger budget's bound: the optimum "
-              "cannot fall as the budget grows)")
-    if missing := [p for p in points if not p.result.verified]:
-        print(f"  {len(missing)} budget(s) without a verified design (infeasible, none found in time, "
-              "or a failed re-check): exit status 1")
+                   on_point=lambda p: say(_row(p, conv), flush=True))
+    rows = [_point_dict(p, conv) for p in points]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif notes := _sweep_notes(points):
+        print(notes)
     if args.output:
-        atomic_write_json(args.output, [_point_dict(p, conv) for p in points])
+        atomic_write_json(args.output, rows)
     if args.plot:
         _plot_sweep(args.plot, points, first, spec, conv)
     return 0 if all(p.result.verified for p in points) else 1
+
+
+def _sweep_notes(points: list[SweepPoint]) -> str:
+    """Gaps a larger budget's bound tightened, and budgets without a verified design."""
+    lines = [f"  {_fmt(p.budget)}: gap {100 * p.result.gap:.2f}% -> {100 * p.sweep_gap:.2f}% (bound of a "
+             "larger budget: the optimum cannot fall as the budget grows)"
+             for p in points if math.isfinite(p.result.gap) and p.sweep_gap < p.result.gap - 1e-12]
+    if missing := [p for p in points if not p.result.verified]:
+        lines.append(f"  {len(missing)} budget(s) without a verified design (infeasible, none found in time, "
+                     "or a failed re-check): exit status 1")
+    return "\n".join(lines)
 
 
 def _plot_sweep(path: str, points: list[SweepPoint], problem: DesignProblem, spec: SweepSpec,

@@ -53,7 +53,7 @@ def test_sweep_is_monotone_within_the_certified_gaps() -> None:
 def test_cli_sweep_on_a_32px_space(tmp_path, capsys) -> None:
     out, png = tmp_path / "s.json", tmp_path / "s.png"
     rc = main(["design", "--space", "resnet", "--resolution", "32", "--num-classes", "10", "--macs", "30M",
-               "--sweep", "params=100k:400k:3", "--time-limit", "1", "--gap", "0.05", "--output", str(out),
+               "--sweep", "params=100k:400k:3", "--time-limit", "0.3", "--gap", "0.05", "--output", str(out),
                "--plot", str(png)])
     text = capsys.readouterr().out
     assert rc == 0
@@ -68,15 +68,14 @@ def test_cli_sweep_on_a_32px_space(tmp_path, capsys) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cli_sweep_with_like_replaces_that_budget(tmp_path, capsys) -> None:
-    out = tmp_path / "l.json"
-    rc = main(["design", "--like", "deepmad_r18", "--sweep", "macs=1.2G:1.8G:2", "--time-limit", "1",
-               "--output", str(out)])
+def test_cli_sweep_with_like_replaces_that_budget(capsys) -> None:
+    rc = main(["design", "--like", "deepmad_r18", "--sweep", "macs=1.2G:1.8G:2", "--time-limit", "1", "--json"])
     assert rc == 0
-    data = json.loads(out.read_text())
+    data = json.loads(capsys.readouterr().out)  # --json: only the list
     limits = [next(c["limit"] for c in d["constraints"] if c["name"] == "macs[tinynas]") for d in data]
     assert limits == pytest.approx([1.2e9, 1.8e9])
-    assert "cost convention tinynas" in capsys.readouterr().out  # as --like
+    assert {d["costs"]["convention"] for d in data} == {"tinynas"}  # as --like
+    assert data[1]["warm_start_objective"] is not None and data[0]["warm_start_objective"] is None
 
 
 @pytest.mark.parametrize(("argv", "words"), [

@@ -84,7 +84,7 @@ def test_designed_costs_equal_the_built_model() -> None:
 
     from deepmad.models import build_model
 
-    result = design(space="resnet", resolution=28, in_channels=1, num_classes=10, time_limit=2, gap=0.05,
+    result = design(space="resnet", resolution=28, in_channels=1, num_classes=10, time_limit=1, gap=0.1,
                     budgets=(Budget("params", upper=0.2e6), Budget("macs", upper=20e6)))
     assert result.verified and result.spec.in_channels == 1 and result.spec.head.num_classes == 10
     model = build_model(result.spec).eval()
