@@ -106,7 +106,8 @@ def test_design_plot_flag(tmp_path, capsys) -> None:
 
 
 def test_report_module_is_torch_free() -> None:
-    code = "import sys, deepmad.report, deepmad.cli.report, deepmad.cli.design_task; print('torch' in sys.modules)"
+    code = ("import sys, deepmad.report, deepmad.cli.report, deepmad.cli.design_task, deepmad.solvers.sweep; "
+            "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
