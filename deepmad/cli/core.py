@@ -148,4 +148,4 @@ class Show(Command):
         return 0
 
 
-COMMANDS = [Presets, Cost, Convert, Show]
+COMMANDS = [Presets, Cost, Convert]  # show: deepmad.cli.report (adds --plot)

@@ -17,6 +17,14 @@ import sys
 from dataclasses import replace
 
 from deepmad.cli.base import Command, number, output_file, parse_count
+from deepmad.cli.design_task import (
+    add_task_arguments,
+    check_like_flags,
+    head_note,
+    layout_kwargs,
+    plot_design,
+    run_sweep,
+)
 from deepmad.errors import DeepmadError, InfeasibleError
 from deepmad.scores.entropy import MODES, ScoreConfig, ScoreReport, score_spec
 from deepmad.solvers import (
@@ -30,10 +38,9 @@ from deepmad.solvers import (
     get_solver,
     infeasibility_message,
     like,
-    template,
 )
 from deepmad.solvers.exact import Progress
-from deepmad.solvers.templates import cap_depths
+from deepmad.solvers.templates import space_problem
 from deepmad.spec import get_preset, load_spec
 from deepmad.spec.presets import DISPLAY_NAMES
 from deepmad.utils.io import atomic_write_json
@@ -41,7 +48,6 @@ from deepmad.utils.io import atomic_write_json
 __all__ = ["COMMANDS", "DesignCommand", "ScoreCommand", "build_problem"]
 
 _COUNT_FLAGS = ("params", "macs", "flops", "activations")
-_TEMPLATE_RHO = {"resnet": 0.3, "mobile-se": 0.5}
 
 
 def _resolutions(text: str) -> tuple[int, ...]:
@@ -75,12 +81,9 @@ def build_problem(args: argparse.Namespace) -> DesignProblem:
         if not any(b.quantity != "rho" for b in budgets):
             raise DeepmadError("--space needs at least one budget (--params, --macs, --flops, "
                                "--activations or --layers)")
-        if args.rho is None:
-            budgets.append(Budget("rho", upper=_TEMPLATE_RHO[args.space]))
-        res = args.resolution or (224,)
-        space = template(args.space, resolution=min(res))
-        space = cap_depths(replace(space, resolutions=res), tuple(budgets))
-        return DesignProblem(space, objective, tuple(budgets), name=f"space_{args.space}")
+        return space_problem(args.space, objective, tuple(budgets), resolution=args.resolution or (224,),
+                             **layout_kwargs(args))
+    check_like_flags(args)
     name = args.like or "deepmad_r50"
     base = like(name, objective)
     convention = args.convention or "tinynas"
@@ -122,12 +125,16 @@ class DesignCommand(Command):
         parser.add_argument("--json", action="store_true", help="print the result JSON instead of the summary")
         parser.add_argument("--quiet", action="store_true",
                             help="no progress lines on stderr (exact solver: one every 5 s on long solves)")
+        add_task_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
+        if args.sweep is not None:
+            return run_sweep(args, build_problem, self._options)
         problem = build_problem(args)
         shortfalls = diagnose(problem)
         if shortfalls:
-            raise InfeasibleError(infeasibility_message(problem, shortfalls))
+            note = head_note(args, problem)
+            raise InfeasibleError(infeasibility_message(problem, shortfalls) + (f"; {note}" if note else ""))
         result = get_solver(args.solver, **self._options(args, problem)).solve(problem)
         if result.design is None and result.status == "interrupted":  # Ctrl-C before any design
             print(f"deepmad design: interrupted before a feasible design was found ({result.message})",
@@ -140,6 +147,8 @@ class DesignCommand(Command):
                            "budgets": [_budget_dict(b) for b in problem.budgets]}
         if args.output:
             atomic_write_json(args.output, data)
+        if args.plot:
+            plot_design(args.plot, problem, result)
         print(json.dumps(data, indent=2) if args.json else summary(problem, result, args))
         if result.status == "interrupted":  # Ctrl-C: the best design so far is printed and written
             return 130
@@ -197,7 +206,10 @@ def summary(problem: DesignProblem, result: DesignResult, args: argparse.Namespa
     c = ev.costs
     lines += ["", f"  objective {ev.objective:.3f} = entropy {ev.entropy:.3f} - penalty {ev.penalty:.3f}; rho {ev.rho:.4f}",
               f"  params {_fmt(c.get('params', conv))}  MACs {_fmt(c.get('macs', conv))}  FLOPs {_fmt(c.get('flops', conv))}"
-              f"  activations {_fmt(c.activations)}  layers {c.layers}", "", "  constraints (slack <= 0 is met):"]
+              f"  activations {_fmt(c.activations)}  layers {c.layers}"]
+    if note := head_note(args, problem, result):
+        lines.append(f"  {note}")
+    lines += ["", "  constraints (slack <= 0 is met):"]
     for cv in result.constraints:
         lines.append(f"    {cv.name:<18}{cv.sense} {_fmt(cv.limit):>10}   value {_fmt(cv.value):>10}   "
                      f"slack {100 * cv.slack / cv.limit if cv.limit else cv.slack:+.2f} %")

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "deepmad.cli.enlarge",
     "deepmad.cli.mathnas",
     "deepmad.cli.design",
+    "deepmad.cli.report",
 )
 
 

@@ -95,6 +95,9 @@ class ExactConfig:
     leaf_milp_time: float = 0.3
     progress: Callable[[Progress], None] | None = None  # called every progress_every seconds
     progress_every: float = 5.0
+    # warm start (e.g. a neighbouring budget's optimum in a sweep): offered as an incumbent after the
+    # continuous starts; snapped into the space, fitted to the budgets and kept only if feasible
+    start: Design | None = None
 
 
 class ExactSolver:
@@ -179,6 +182,7 @@ class _Search(Branching, Dives):
         self.in_flight = math.inf  # nothing is bounded before the roots are
         try:
             self.start(contexts)
+            self.offer(self.cfg.start, search=True)  # warm start (None: no-op)
             for ctx in contexts:
                 node = self.root(ctx)
                 self.expand(node, self.cfg.dual_iters_root)

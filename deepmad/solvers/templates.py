@@ -19,6 +19,14 @@ contains every structure the reference's mutators can reach from the seed (mutat
 Both: kernels obey the reference's ``adjust_structures_inplace`` rule ``1.5 k <= input side``;
 depths have no cap in the reference (no ``layers`` budget), so :func:`depth_cap` derives the
 largest depth any design meeting the budgets can have.
+
+Layouts for the input size (:func:`layout`): the templates' ImageNet layouts downsample 32x (stem
+stride 2, then four stride-2 stages), which leaves a 1-px final map at 32 px. At a smaller input
+the earliest stride-2 positions (stem first, then stage 1, 2, ...) become stride 1 until the final
+feature map is at least ``min_final_side`` px (4 by default): 224 px keeps the ImageNet layout
+(final 7 px), 64 px drops the stem's stride, 32 and 28 px also stage 1's (CIFAR-style: stem and
+stage 1 at full resolution, final 4 px). ``strides`` overrides the rule: one value per position,
+the stem first, then each stage (6 values for both templates), each 1 or 2.
 """
 
 from __future__ import annotations
@@ -30,13 +38,19 @@ from deepmad.errors import DeepmadError
 from deepmad.scores.entropy import ScoreConfig
 from deepmad.solvers.problem import Budget, DesignProblem
 from deepmad.solvers.space import Bottleneck, Channels, Design, DesignSpace, StageRange
+from deepmad.spec.network import conv_out_size
 
-__all__ = ["TEMPLATES", "LIKE_PRESETS", "LikePreset", "template", "like", "depth_cap", "kernel_rule"]
+__all__ = ["TEMPLATES", "TEMPLATE_RHO", "MIN_FINAL_SIDE", "LIKE_PRESETS", "LikePreset", "Layout",
+           "layout", "template", "space_problem", "like", "depth_cap", "kernel_rule"]
 
 TEMPLATES = ("resnet", "mobile-se")
+TEMPLATE_RHO = {"resnet": 0.3, "mobile-se": 0.5}  # default rho budget of a template
+MIN_FINAL_SIDE = 4  # default smallest final feature map side of a template layout
 _RESNET_STRIDES = (2, 2, 2, 1, 2)
 _MOBILE_STRIDES = (2, 2, 2, 2, 1)
 _DEFAULT_DEPTH = 32  # template depth cap when the budgets give none
+# names of the layout arguments in error messages (the CLI passes its flag names)
+_API_LABELS = {"strides": "strides", "min_final_side": "min_final_side", "resolution": "resolution"}
 
 
 @dataclass(frozen=True)
@@ -94,24 +108,117 @@ def _stage_sides(resolution: int, stem_stride: int, strides: tuple[int, ...]) ->
     return out
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Strides of a template at one resolution: the stem's, then each stage's."""
+
+    stem_stride: int
+    strides: tuple[int, ...]  # per stage
+    sides: tuple[int, ...]  # true feature-map sides after the stem and after each stage
+
+    @property
+    def final_side(self) -> int:
+        """Side of the last feature map (the one the classifier pools)."""
+        return self.sides[-1]
+
+
+def _true_sides(resolution: int, positions: tuple[int, ...]) -> tuple[int, ...]:
+    """Sides after each stride (stem first); odd kernels, padding (k-1)/2: ``ceil(side / s)``."""
+    out, side = [], resolution
+    for s in positions:
+        side = conv_out_size(side, 3, s)
+        out.append(side)
+    return tuple(out)
+
+
+def _default_positions(base: tuple[int, ...], resolution: int, min_final_side: int) -> tuple[int, ...]:
+    """``base`` with its earliest 2s set to 1 until the final side is >= ``min_final_side``."""
+    pos = list(base)
+    for i in range(len(pos)):
+        if _true_sides(resolution, tuple(pos))[-1] >= min_final_side:
+            break
+        pos[i] = 1
+    return tuple(pos)
+
+
+def _check_strides(name: str, strides: tuple[int, ...], example: tuple[int, ...],
+                   lab: dict[str, str]) -> tuple[int, ...]:
+    text = ",".join(str(s) for s in strides)
+    try:
+        vals = tuple(int(s) for s in strides)
+    except (TypeError, ValueError):
+        raise DeepmadError(f"{lab['strides']}={text} is invalid; expected integers 1 or 2") from None
+    if len(vals) != len(example):
+        raise DeepmadError(f"{lab['strides']}={text} has {len(vals)} values; {name!r} needs {len(example)}: "
+                           f"the stem's stride, then one per stage (e.g. {','.join(map(str, example))})")
+    if any(v not in (1, 2) or v != s for v, s in zip(vals, strides)):
+        raise DeepmadError(f"{lab['strides']}={text} is invalid; each stride must be 1 or 2")
+    return vals
+
+
+def layout(name: str, resolution: int, strides: tuple[int, ...] | None = None,
+           min_final_side: int = MIN_FINAL_SIDE, labels: dict[str, str] | None = None) -> Layout:
+    """The stem and stage strides of template ``name`` at input side ``resolution``.
+
+    Without ``strides``, the template's ImageNet layout (32x) with its earliest stride-2 positions
+    (stem first) set to 1 until the final side ``ceil(r / 2^n)`` is at least ``min_final_side``.
+
+    Args:
+        name: template name.
+        resolution: input side.
+        strides: explicit strides, the stem's first, then one per stage; each 1 or 2.
+        min_final_side: smallest allowed final feature-map side (px).
+        labels: names of ``strides``, ``min_final_side`` and ``resolution`` in error messages.
+
+    Raises:
+        DeepmadError: bad strides, or a final side below ``min_final_side``.
+    """
+    lab = {**_API_LABELS, **(labels or {})}
+    if name not in TEMPLATES:
+        raise DeepmadError(f"space {name!r} is invalid; allowed: {', '.join(TEMPLATES)}")
+    if not isinstance(min_final_side, int) or isinstance(min_final_side, bool) or min_final_side < 1:
+        raise DeepmadError(f"{lab['min_final_side']}={min_final_side!r} is invalid; expected an integer >= 1")
+    base = (2,) + (_MOBILE_STRIDES if name == "mobile-se" else _RESNET_STRIDES)
+    if strides is not None:
+        pos = _check_strides(name, tuple(strides), _default_positions(base, resolution, min_final_side), lab)
+        final = _true_sides(resolution, pos)[-1]
+        if final < min_final_side:
+            raise DeepmadError(
+                f"{lab['strides']}={','.join(map(str, pos))} leaves a final feature map of {final} px at "
+                f"{lab['resolution']}={resolution}, below {lab['min_final_side']}={min_final_side}; use fewer 2s")
+    else:
+        if resolution < min_final_side:
+            raise DeepmadError(f"{lab['resolution']}={resolution} is below {lab['min_final_side']}="
+                               f"{min_final_side}: no layout keeps a final map that large")
+        pos = _default_positions(base, resolution, min_final_side)
+    return Layout(pos[0], pos[1:], _true_sides(resolution, pos))
+
+
 def template(name: str, resolution: int = 224, strides: tuple[int, ...] | None = None,
-             final_width: int = 1792, max_depth: int = _DEFAULT_DEPTH) -> DesignSpace:
+             final_width: int = 1792, max_depth: int = _DEFAULT_DEPTH, *,
+             min_final_side: int = MIN_FINAL_SIDE, in_channels: int = 3, num_classes: int = 1000,
+             labels: dict[str, str] | None = None) -> DesignSpace:
     """A template space: ``"resnet"`` (R-series seed layout) or ``"mobile-se"`` (29M/50M/89M).
 
     Args:
         name: template name.
-        resolution: input side (also used for the kernel rule).
-        strides: per-stage strides; defaults to the template's layout.
+        resolution: input side (sets the layout, see :func:`layout`, and the kernel rule).
+        strides: the stem's stride, then one per stage; default: :func:`layout`'s rule.
         final_width: final 1x1 conv width (mobile-se only).
         max_depth: depth cap of stages 2.. (stage 1 is capped at 3 as in the reference).
+        min_final_side: smallest final feature-map side the layout may leave.
+        in_channels: image channels (the stem's input; costed in the stem).
+        num_classes: classifier outputs (0: no classifier; costed in the head).
+        labels: argument names in error messages (see :func:`layout`).
     """
-    if name not in TEMPLATES:
-        raise DeepmadError(f"space {name!r} is invalid; allowed: {', '.join(TEMPLATES)}")
+    lay = layout(name, resolution, strides, min_final_side, labels)
+    for arg, v, lo in (("in_channels", in_channels, 1), ("num_classes", num_classes, 0)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise DeepmadError(f"{(labels or {}).get(arg, arg)}={v!r} is invalid; expected an integer >= {lo}")
     mobile = name == "mobile-se"
-    strides = strides or (_MOBILE_STRIDES if mobile else _RESNET_STRIDES)
-    sides = _stage_sides(resolution, 2, strides)
+    sides = _stage_sides(resolution, lay.stem_stride, lay.strides)
     stages = []
-    for i, (s, side) in enumerate(zip(strides, sides)):
+    for i, (s, side) in enumerate(zip(lay.strides, sides)):
         depth = (1, 3) if i == 0 else (1, max_depth)
         if mobile:
             rng = StageRange("res_k1dwsek1", s, Channels(8, 1280), Bottleneck(1.5, 6.0, ratio=True),
@@ -122,7 +229,30 @@ def template(name: str, resolution: int = 224, strides: tuple[int, ...] | None =
         stages.append(rng)
     return DesignSpace(stem=Channels(16, 32) if mobile else Channels(8, 32), stages=tuple(stages),
                        final_conv=Channels.fixed(final_width) if mobile else None,
-                       resolutions=(resolution,), name=name)
+                       resolutions=(resolution,), stem_stride=lay.stem_stride,
+                       in_channels=in_channels, num_classes=num_classes, name=name)
+
+
+def space_problem(name: str, objective: ScoreConfig, budgets: tuple[Budget, ...],
+                  resolution: int | tuple[int, ...] = 224, strides: tuple[int, ...] | None = None,
+                  min_final_side: int = MIN_FINAL_SIDE, in_channels: int = 3, num_classes: int = 1000,
+                  labels: dict[str, str] | None = None) -> DesignProblem:
+    """The design problem of template ``name`` under ``budgets`` (rho defaults to the template's).
+
+    The layout is set at the smallest resolution; depth ranges are cut by :func:`cap_depths`.
+    """
+    res = (resolution,) if isinstance(resolution, int) else tuple(resolution)
+    if not res:
+        raise DeepmadError(f"{(labels or _API_LABELS)['resolution']}=() is invalid; expected a side >= 8")
+    budgets = tuple(budgets)
+    if not any(b.quantity not in ("rho", "resolution") for b in budgets):
+        raise DeepmadError(f"space {name!r} needs a cost budget: params, macs, flops, activations or layers")
+    if not any(b.quantity == "rho" for b in budgets):
+        budgets += (Budget("rho", upper=TEMPLATE_RHO[name]),)
+    space = template(name, resolution=min(res), strides=strides, min_final_side=min_final_side,
+                     in_channels=in_channels, num_classes=num_classes, labels=labels)
+    space = cap_depths(replace(space, resolutions=res), budgets)
+    return DesignProblem(space, objective, budgets, name=f"space_{name}")
 
 
 def depth_cap(space: DesignSpace, budgets: tuple[Budget, ...]) -> int | None:
@@ -141,8 +271,8 @@ def depth_cap(space: DesignSpace, budgets: tuple[Budget, ...]) -> int | None:
         cmin = min([space.stem.values()[0]] + [min(s.width.values()[0], s.bottleneck.bounds(
             s.width.values()[0])[0]) for s in space.stages])
         side = min(_stage_sides(min(space.resolutions), space.stem_stride, tuple(
-            s.stride for s in space.stages)) + [min(space.resolutions) / 2 ** (1 + sum(
-                s.stride == 2 for s in space.stages))])
+            s.stride for s in space.stages)) + [min(space.resolutions) / space.stem_stride / 2 ** sum(
+                s.stride == 2 for s in space.stages)])
         side = max(1.0, math.floor(side))
         for b in budgets:
             if b.upper is None:
