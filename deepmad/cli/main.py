@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "deepmad.cli.enlarge",
     "deepmad.cli.mathnas",
     "deepmad.cli.design",
+    "deepmad.cli.hardware",
 )
 
 

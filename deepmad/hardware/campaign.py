@@ -1,0 +1,194 @@
+"""``calibrate``: draw networks, time them (resumable), fit the model, report held-out accuracy.
+
+The networks are the space's presets (training set) and ``networks`` random draws
+(:mod:`deepmad.hardware.sample`, fixed seed) of which a ``holdout`` share, chosen at random, is
+never used by the fit and gives the held-out accuracy. Every measurement is written at once to
+a cache next to the output (``CAL.json.cache.json``, atomically), keyed by the spec and tagged
+with the device fingerprint; a rerun with the same settings reuses every cached measurement and
+times only the rest, so an interrupted calibration continues where it stopped. With a time
+budget, measuring stops when it is spent and the fit uses what was measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepmad.errors import DeepmadError
+from deepmad.hardware.calibration import Calibration
+from deepmad.hardware.features import FEATURE_NAMES, network_features
+from deepmad.hardware.fit import accuracy, design_matrix, fit_cv
+from deepmad.hardware.measure import Measurement, Timer, TimingSettings, fingerprint
+from deepmad.hardware.sample import SampleConfig, preset_networks, random_networks
+from deepmad.spec.network import NetworkSpec
+from deepmad.spec.serialize import spec_to_dict
+from deepmad.utils.io import atomic_write_json
+
+__all__ = ["CalibrateConfig", "MeasurementCache", "cache_path", "calibrate", "spec_key"]
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CalibrateConfig:
+    """Everything ``deepmad calibrate`` needs besides the output path."""
+
+    settings: TimingSettings
+    sample: SampleConfig
+    networks: int = 120  # random networks (train + held-out); presets come on top
+    holdout: float = 0.25  # share of the random networks kept out of the fit
+    time_budget: float | None = None  # seconds of measuring; None: no limit
+    presets: bool = True
+    seed: int = 0
+    target_s: float = 0.3  # timed seconds per network (repeats adapt to it)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.networks, int) or self.networks < 2:
+            raise DeepmadError(f"--networks {self.networks!r} is invalid; expected an integer >= 2")
+        if not 0.0 <= self.holdout < 1.0:
+            raise DeepmadError(f"--holdout {self.holdout!r} is invalid; expected 0 <= holdout < 1")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise DeepmadError(f"--time-budget {self.time_budget!r} is invalid; expected seconds > 0")
+        if self.settings.batch != self.sample.batch:
+            raise DeepmadError("the sample batch must equal the timing batch")
+
+
+def cache_path(output: str | Path) -> Path:
+    """The measurement cache of a calibration written to ``output``."""
+    out = Path(output)
+    return out.with_name(out.name + ".cache.json")
+
+
+def spec_key(spec: NetworkSpec) -> str:
+    """Stable key of a spec (its JSON without the name)."""
+    d = spec_to_dict(spec)
+    d.pop("name", None)
+    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class MeasurementCache:
+    """Measurements of one fingerprint, persisted atomically after every addition."""
+
+    def __init__(self, path: Path, fp: dict[str, Any], progress: Progress) -> None:
+        self.path, self.fp = path, fp
+        self.entries: dict[str, dict[str, Any]] = {}
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                progress(f"warning: cache {path} is unreadable; starting afresh")
+                return
+            if isinstance(data, dict) and data.get("fingerprint") == fp and isinstance(data.get("entries"), dict):
+                self.entries = data["entries"]
+            else:
+                progress(f"warning: cache {path} was measured with other settings; starting afresh")
+
+    def get(self, key: str) -> Measurement | None:
+        e = self.entries.get(key)
+        if e is None:
+            return None
+        m = e["measurement"]
+        return Measurement(m["median_ms"], m["spread"], m["kept"], m["rejected"], m["clock"])
+
+    def put(self, key: str, spec: NetworkSpec, m: Measurement) -> None:
+        self.entries[key] = {"name": spec.name, "measurement": m.to_dict()}
+        atomic_write_json(self.path, {"fingerprint": self.fp, "entries": self.entries}, indent=0)
+
+
+def _split(cfg: CalibrateConfig) -> tuple[list[NetworkSpec], list[bool]]:
+    """(all networks in measuring order, their held-out flags)."""
+    randoms = random_networks(cfg.sample, cfg.networks, cfg.seed)
+    n_hold = int(round(cfg.holdout * len(randoms)))
+    if cfg.holdout > 0 and len(randoms) - n_hold < 2:
+        raise DeepmadError(f"--networks {cfg.networks} leaves fewer than 2 training networks")
+    hold = set(np.random.default_rng(cfg.seed + 1).permutation(len(randoms))[:n_hold].tolist())
+    presets = preset_networks(cfg.sample) if cfg.presets else []
+    specs = presets + randoms
+    flags = [False] * len(presets) + [i in hold for i in range(len(randoms))]
+    return specs, flags
+
+
+def _fmt_s(s: float) -> str:
+    return f"{int(s // 60)}m{int(s % 60):02d}s" if s >= 60 else f"{s:.0f}s"
+
+
+def _measure_all(cfg: CalibrateConfig, specs: list[NetworkSpec], cache: MeasurementCache,
+                 progress: Progress, timer_factory: Callable[[], Any]) -> tuple[list[Measurement | None], int]:
+    """Measure (or read from the cache) every spec until the time budget runs out."""
+    keys = [spec_key(s) for s in specs]
+    todo = sum(1 for k in keys if cache.get(k) is None)
+    results: list[Measurement | None] = []
+    timer, new, t0 = None, 0, time.perf_counter()
+    for i, (spec, key) in enumerate(zip(specs, keys)):
+        m = cache.get(key)
+        tag = "cached"
+        if m is None:
+            elapsed = time.perf_counter() - t0
+            if cfg.time_budget is not None and elapsed > cfg.time_budget:
+                results.append(None)
+                continue
+            timer = timer or timer_factory()
+            m = timer.time(spec)
+            cache.put(key, spec, m)
+            new += 1
+            eta = (time.perf_counter() - t0) / new * (todo - new)
+            tag = f"ETA {_fmt_s(eta)}"
+        results.append(m)
+        progress(f"[{i + 1:>4}/{len(specs)}] {spec.name or 'network':<18} {m.median_ms:9.3f} ms "
+                 f"spread {100 * m.spread:4.1f}%  {tag}")
+    return results, new
+
+
+def calibrate(cfg: CalibrateConfig, output: str | Path, progress: Progress | None = None,
+              timer_factory: Callable[[], Any] | None = None) -> Calibration:
+    """Run a calibration and write it to ``output`` (see the module docstring)."""
+    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    fp = fingerprint(cfg.settings)
+    specs, held = _split(cfg)
+    cache = MeasurementCache(cache_path(output), fp, say)
+    say(f"calibrating {len(specs)} networks ({sum(held)} held out) on {fp.get('gpu', fp['cpu'])}, "
+        f"clock {cfg.settings.clock}, {len(cache.entries)} cached measurements")
+    start = time.perf_counter()
+    factory = timer_factory or (lambda: Timer(cfg.settings, target_s=cfg.target_s))
+    results, new = _measure_all(cfg, specs, cache, say, factory)
+    seconds = time.perf_counter() - start
+    rows = [(s, m, h) for s, m, h in zip(specs, results, held) if m is not None]
+    train = [(s, m) for s, m, h in rows if not h]
+    test = [(s, m) for s, m, h in rows if h]
+    if len(train) < 2:
+        raise DeepmadError(f"only {len(train)} training network(s) were measured; raise --time-budget")
+    batch = cfg.settings.batch
+    x_train = design_matrix([network_features(s, batch) for s, _ in train], FEATURE_NAMES)
+    t_train = np.array([m.median_ms for _, m in train])
+    fit = fit_cv(x_train, t_train, FEATURE_NAMES, seed=cfg.seed)
+    cal = Calibration(fp, fit.coefficients, fit.ridge)
+    pred = {id(s): cal.predict(s).total_ms for s, _, _ in rows}
+    acc = {"train": accuracy(np.array([pred[id(s)] for s, _ in train]), t_train).to_dict(),
+           "heldout": accuracy(np.array([pred[id(s)] for s, _ in test]),
+                               np.array([m.median_ms for _, m in test])).to_dict()}
+    if fit.cv is not None:
+        acc["cv"] = fit.cv.to_dict()
+    info = {"space": cfg.sample.space, "resolutions": list(cfg.sample.resolutions),
+            "networks_train": len(train), "networks_heldout": len(test), "measured_now": new,
+            "from_cache": len(rows) - new, "measure_seconds": seconds, "clock": cfg.settings.clock,
+            "median_spread": float(np.median([m.spread for _, m, _ in rows])),
+            "networks": [{"name": s.name, "heldout": h, "measured_ms": m.median_ms,
+                          "predicted_ms": pred[id(s)], "spread": m.spread} for s, m, h in rows]}
+    cal = Calibration(fp, fit.coefficients, fit.ridge, acc, info)
+    cal.save(output)
+    h = acc["heldout"]
+    if h["n"]:
+        say(f"held-out ({h['n']} networks): MAPE {h['mape']:.1f}%, within 10% {h['within10']:.0f}%, "
+            f"Spearman {h['spearman']:.3f}; measuring took {_fmt_s(seconds)} ({new} new)")
+    if not math.isfinite(h["mape"]) and cfg.holdout > 0:
+        say("warning: no held-out network was measured; the accuracy is unknown")
+    return cal

@@ -1,0 +1,164 @@
+"""Calibration file round trip, corrupt files, predictions, and resuming from the cache (no clock)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from deepmad.errors import DeepmadError
+from deepmad.hardware.calibration import Calibration
+from deepmad.hardware.campaign import CalibrateConfig, cache_path, calibrate
+from deepmad.hardware.features import FEATURE_NAMES, network_features
+from deepmad.hardware.measure import Measurement, TimingSettings, reject_outliers
+from deepmad.hardware.sample import SampleConfig
+from deepmad.spec import NetworkSpec, get_preset
+
+FP = {"batch": 1, "mode": "inference", "cpu": "test cpu", "torch": "0", "device": "cpu", "threads": 1}
+
+
+def _cal() -> Calibration:
+    w = {n: 1e-6 * (i + 1) for i, n in enumerate(FEATURE_NAMES)}
+    return Calibration(dict(FP), w, 1e-4, {"heldout": {"n": 0}}, {"space": "all"})
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    cal = _cal()
+    cal.save(tmp_path / "cal.json")
+    back = Calibration.load(tmp_path / "cal.json")
+    assert back == cal
+    spec = get_preset("resnet18").replace(resolution=64)
+    assert back.predict(spec) == cal.predict(spec)
+
+
+def test_prediction_is_the_sum_of_its_stages_and_the_features() -> None:
+    cal = _cal()
+    spec = get_preset("deepmad_29m_224").replace(resolution=96)
+    pred = cal.predict(spec)
+    assert [s.name for s in pred.stages][:2] == ["stem", "stage1"]
+    assert "final_conv" in [s.name for s in pred.stages] and pred.stages[-1].name == "head"
+    assert pred.total_ms == pytest.approx(sum(s.ms for s in pred.stages) + pred.overhead_ms)
+    assert pred.total_ms == pytest.approx(cal.evaluate(network_features(spec, 1)))
+    assert pred.overhead_ms == pytest.approx(cal.coefficients["const"])
+    d = pred.to_dict()
+    assert {"predicted_ms", "stages"} <= set(d) and d["stages"][0]["name"] == "stem"
+
+
+@pytest.mark.parametrize("content, match", [
+    ("{not json", "not valid JSON"),
+    ('{"format": "other"}', "not a deepmad-calibration"),
+    ('{"format": "deepmad-calibration", "version": 9}', "version=9"),
+    ('{"format": "deepmad-calibration", "version": 1, "fingerprint": {}}', "coefficients"),
+])
+def test_corrupt_file_is_a_one_line_error(tmp_path: Path, content: str, match: str) -> None:
+    p = tmp_path / "bad.json"
+    p.write_text(content)
+    with pytest.raises(DeepmadError, match=match) as info:
+        Calibration.load(p)
+    assert "\n" not in str(info.value)
+
+
+def test_negative_or_unknown_coefficients_are_rejected(tmp_path: Path) -> None:
+    data = _cal().to_dict()
+    data["coefficients"]["pw.macs"] = -1.0
+    (tmp_path / "neg.json").write_text(json.dumps(data))
+    with pytest.raises(DeepmadError, match="negative"):
+        Calibration.load(tmp_path / "neg.json")
+    with pytest.raises(DeepmadError, match="not model features"):
+        Calibration(FP, {"bogus": 1.0})
+    with pytest.raises(DeepmadError, match="does not exist"):
+        Calibration.load(tmp_path / "missing.json")
+
+
+def test_fingerprint_mismatches_are_listed() -> None:
+    cal = _cal()
+    assert cal.mismatches(dict(FP)) == []
+    got = cal.mismatches({**FP, "cpu": "other cpu", "threads": 4})
+    assert len(got) == 2 and got[0].startswith("cpu:")
+
+
+def test_outlier_rejection() -> None:
+    kept, dropped = reject_outliers([10.0, 10.1, 9.9, 10.05, 9.95, 30.0])
+    assert dropped == 1 and max(kept) < 11
+    assert reject_outliers([5.0, 5.0, 5.0]) == ([5.0, 5.0, 5.0], 0)
+
+
+class FakeTimer:
+    """Times a network as a known linear function of its features (no clock)."""
+
+    def __init__(self, log: list[str], fail_after: int | None = None) -> None:
+        self.log, self.fail_after = log, fail_after
+
+    def time(self, spec: NetworkSpec) -> Measurement:
+        if self.fail_after is not None and len(self.log) >= self.fail_after:
+            raise KeyboardInterrupt
+        self.log.append(spec.name)
+        f = network_features(spec, 1)
+        ms = 1e-7 * f["pw.macs"] + 2e-7 * f.get("dense3.macs", 0) + 1e-6 * f["block.out"] + 0.05
+        return Measurement(ms, 0.01, 5, 0, "fake")
+
+
+def _config(**kw: Any) -> CalibrateConfig:
+    sample = SampleConfig("all", (32, 48), batch=1, min_macs=1e5, max_macs=5e7)
+    return CalibrateConfig(TimingSettings(), sample, networks=kw.pop("networks", 30), holdout=0.3,
+                           presets=False, **kw)
+
+
+def test_calibrate_fits_and_resumes_from_its_cache(tmp_path: Path) -> None:
+    out, log = tmp_path / "cal.json", []
+    with pytest.raises(KeyboardInterrupt):  # interrupted after 12 measurements
+        calibrate(_config(), out, progress=lambda s: None, timer_factory=lambda: FakeTimer(log, 12))
+    assert len(log) == 12 and cache_path(out).is_file() and not out.exists()
+    log2: list[str] = []
+    cal = calibrate(_config(), out, progress=lambda s: None, timer_factory=lambda: FakeTimer(log2))
+    assert len(log2) == 30 - 12 and not set(log2) & set(log)  # only the rest was measured
+    assert cal.info["measured_now"] == 18 and cal.info["from_cache"] == 12
+    assert cal.accuracy["heldout"]["n"] == 9 and cal.accuracy["heldout"]["mape"] < 1.0
+
+    def no_timer() -> FakeTimer:
+        raise AssertionError("a complete cache must not measure again")
+    again = calibrate(_config(), out, progress=lambda s: None, timer_factory=no_timer)
+    assert again.coefficients == cal.coefficients
+    assert Calibration.load(out) == again
+
+
+def test_cache_of_other_settings_is_not_reused(tmp_path: Path) -> None:
+    out, log, lines = tmp_path / "cal.json", [], []
+    calibrate(_config(networks=6), out, progress=lines.append, timer_factory=lambda: FakeTimer(log))
+    other = CalibrateConfig(TimingSettings(batch=2), SampleConfig("all", (32, 48), 2, 1e5, 5e7), 6, 0.3,
+                            presets=False)
+    log2: list[str] = []
+    calibrate(other, out, progress=lines.append, timer_factory=lambda: FakeTimer(log2))
+    assert len(log2) == 6 and any("other settings" in s for s in lines)
+
+
+def test_time_budget_stops_measuring(tmp_path: Path) -> None:
+    log: list[str] = []
+
+    class Slow(FakeTimer):
+        def time(self, spec: NetworkSpec) -> Measurement:
+            import time
+            time.sleep(0.02)
+            return super().time(spec)
+    calibrate(_config(time_budget=0.1), tmp_path / "c.json", progress=lambda s: None,
+              timer_factory=lambda: Slow(log))
+    assert 2 <= len(log) < 30
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"networks": 1}, "--networks"), ({"holdout": 1.0}, "--holdout"), ({"time_budget": 0.0}, "--time-budget"),
+])
+def test_config_validation(kw: dict[str, Any], match: str) -> None:
+    with pytest.raises(DeepmadError, match=match):
+        CalibrateConfig(TimingSettings(), SampleConfig(), **kw)
+
+
+def test_layer_ms_evaluates_arrays() -> None:
+    cal = _cal()
+    c = np.array([16, 32, 64])
+    arr = cal.layer_ms("pw", c, 2 * c, 1, 1, 14, 14)
+    assert np.all(np.diff(arr) > 0)
+    assert float(arr[1]) == pytest.approx(float(cal.layer_ms("pw", 32, 64, 1, 1, 14, 14)))
