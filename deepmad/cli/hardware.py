@@ -57,6 +57,9 @@ class Calibrate(Command):
                             help="largest forward MACs x batch of a drawn network (default: 1.5e9)")
         parser.add_argument("--target-seconds", type=float, default=0.3,
                             help="timed seconds per network; repeats adapt (default: 0.3)")
+        parser.add_argument("--passes", type=int, default=1,
+                            help="timing passes per network, minutes apart; the least loaded pass "
+                                 "is kept (default: 1; use 2-3 on a shared machine)")
         parser.add_argument("--no-presets", action="store_true", help="leave the presets out")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--output", "-o", required=True, help="calibration JSON to write")
@@ -74,7 +77,7 @@ class Calibrate(Command):
         sample = SampleConfig(args.space, parse_resolutions(args.resolution), args.batch,
                               min(5e6, args.max_macs / 10), args.max_macs)
         cfg = CalibrateConfig(settings, sample, args.networks, args.holdout, args.time_budget,
-                              not args.no_presets, args.seed, args.target_seconds)
+                              not args.no_presets, args.seed, args.target_seconds, args.passes)
         out = Path(args.output)
         if out.is_dir():
             raise DeepmadError(f"--output {args.output!r} is a directory; expected a file path")

@@ -4,9 +4,11 @@ The networks are the space's presets (training set) and ``networks`` random draw
 (:mod:`deepmad.hardware.sample`, fixed seed) of which a ``holdout`` share, chosen at random, is
 never used by the fit and gives the held-out accuracy. Every measurement is written at once to
 a cache next to the output (``CAL.json.cache.json``, atomically), keyed by the spec and tagged
-with the device fingerprint; a rerun with the same settings reuses every cached measurement and
-times only the rest, so an interrupted calibration continues where it stopped. With a time
-budget, measuring stops when it is spent and the fit uses what was measured.
+with the device fingerprint; with ``passes > 1`` every network is timed once per pass, pass
+after pass (minutes apart), and the least loaded pass is kept (:func:`combine_passes`). A
+rerun with the same settings reuses every cached measurement and times only the rest, so an
+interrupted calibration continues where it stopped. With a time budget, measuring stops when it
+is spent and the fit uses what was measured.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from deepmad.errors import DeepmadError
 from deepmad.hardware.calibration import Calibration
 from deepmad.hardware.features import FEATURE_NAMES, network_features
 from deepmad.hardware.fit import accuracy, design_matrix, fit_cv
-from deepmad.hardware.measure import Measurement, Timer, TimingSettings, fingerprint
+from deepmad.hardware.measure import Measurement, Timer, TimingSettings, combine_passes, fingerprint
 from deepmad.hardware.sample import SampleConfig, preset_networks, random_networks
 from deepmad.spec.network import NetworkSpec
 from deepmad.spec.serialize import spec_to_dict
@@ -49,13 +51,16 @@ class CalibrateConfig:
     time_budget: float | None = None  # seconds of measuring; None: no limit
     presets: bool = True
     seed: int = 0
-    target_s: float = 0.3  # timed seconds per network (repeats adapt to it)
+    target_s: float = 0.3  # timed seconds per network and pass (repeats adapt to it)
+    passes: int = 1  # timing passes per network, minutes apart; the least loaded one is kept
 
     def __post_init__(self) -> None:
         if not isinstance(self.networks, int) or self.networks < 2:
             raise DeepmadError(f"--networks {self.networks!r} is invalid; expected an integer >= 2")
         if not 0.0 <= self.holdout < 1.0:
             raise DeepmadError(f"--holdout {self.holdout!r} is invalid; expected 0 <= holdout < 1")
+        if not isinstance(self.passes, int) or not 1 <= self.passes <= 10:
+            raise DeepmadError(f"--passes {self.passes!r} is invalid; expected an integer from 1 to 10")
         if self.time_budget is not None and not self.time_budget > 0:
             raise DeepmadError(f"--time-budget {self.time_budget!r} is invalid; expected seconds > 0")
         if self.settings.batch != self.sample.batch:
@@ -92,15 +97,15 @@ class MeasurementCache:
             else:
                 progress(f"warning: cache {path} was measured with other settings; starting afresh")
 
-    def get(self, key: str) -> Measurement | None:
+    def passes(self, key: str) -> list[Measurement]:
+        """The timing passes of ``key`` measured so far."""
         e = self.entries.get(key)
-        if e is None:
-            return None
-        m = e["measurement"]
-        return Measurement(m["median_ms"], m["spread"], m["kept"], m["rejected"], m["clock"])
+        return [] if e is None else [Measurement.from_dict(m) for m in e["passes"]]
 
     def put(self, key: str, spec: NetworkSpec, m: Measurement) -> None:
-        self.entries[key] = {"name": spec.name, "measurement": m.to_dict()}
+        """Add one pass of ``spec`` and rewrite the cache atomically."""
+        e = self.entries.setdefault(key, {"name": spec.name, "passes": []})
+        e["passes"].append(m.to_dict())
         atomic_write_json(self.path, {"fingerprint": self.fp, "entries": self.entries}, indent=0)
 
 
@@ -123,29 +128,34 @@ def _fmt_s(s: float) -> str:
 
 def _measure_all(cfg: CalibrateConfig, specs: list[NetworkSpec], cache: MeasurementCache,
                  progress: Progress, timer_factory: Callable[[], Any]) -> tuple[list[Measurement | None], int]:
-    """Measure (or read from the cache) every spec until the time budget runs out."""
+    """Time every spec ``cfg.passes`` times (pass after pass), reusing cached passes, until the
+    time budget runs out; returns each spec's combined measurement (None if never timed)."""
     keys = [spec_key(s) for s in specs]
-    todo = sum(1 for k in keys if cache.get(k) is None)
-    results: list[Measurement | None] = []
+    todo = sum(max(0, cfg.passes - len(cache.passes(k))) for k in keys)
     timer, new, t0 = None, 0, time.perf_counter()
-    for i, (spec, key) in enumerate(zip(specs, keys)):
-        m = cache.get(key)
-        tag = "cached"
-        if m is None:
-            elapsed = time.perf_counter() - t0
-            if cfg.time_budget is not None and elapsed > cfg.time_budget:
-                results.append(None)
+    for p in range(cfg.passes):
+        for i, (spec, key) in enumerate(zip(specs, keys)):
+            done = cache.passes(key)
+            if len(done) > p:
+                _line(progress, i, len(specs), p, cfg.passes, spec, done[p], "cached")
                 continue
+            if cfg.time_budget is not None and time.perf_counter() - t0 > cfg.time_budget:
+                break
             timer = timer or timer_factory()
             m = timer.time(spec)
             cache.put(key, spec, m)
             new += 1
             eta = (time.perf_counter() - t0) / new * (todo - new)
-            tag = f"ETA {_fmt_s(eta)}"
-        results.append(m)
-        progress(f"[{i + 1:>4}/{len(specs)}] {spec.name or 'network':<18} {m.median_ms:9.3f} ms "
-                 f"spread {100 * m.spread:4.1f}%  {tag}")
+            _line(progress, i, len(specs), p, cfg.passes, spec, m, f"ETA {_fmt_s(eta)}")
+    results = [combine_passes(cache.passes(k)[: cfg.passes]) if cache.passes(k) else None for k in keys]
     return results, new
+
+
+def _line(progress: Progress, i: int, n: int, p: int, passes: int, spec: NetworkSpec, m: Measurement,
+          tag: str) -> None:
+    where = f"pass {p + 1}/{passes} " if passes > 1 else ""
+    progress(f"[{i + 1:>4}/{n}] {where}{spec.name or 'network':<18} {m.median_ms:9.3f} ms "
+             f"spread {100 * m.spread:4.1f}%  {tag}")
 
 
 def calibrate(cfg: CalibrateConfig, output: str | Path, progress: Progress | None = None,
@@ -181,8 +191,10 @@ def calibrate(cfg: CalibrateConfig, output: str | Path, progress: Progress | Non
             "networks_train": len(train), "networks_heldout": len(test), "measured_now": new,
             "from_cache": len(rows) - new, "measure_seconds": seconds, "clock": cfg.settings.clock,
             "median_spread": float(np.median([m.spread for _, m, _ in rows])),
-            "networks": [{"name": s.name, "heldout": h, "measured_ms": m.median_ms,
-                          "predicted_ms": pred[id(s)], "spread": m.spread} for s, m, h in rows]}
+            "passes": cfg.passes, "median_pass_spread": float(np.median([m.pass_spread for _, m, _ in rows])),
+            "statistic": "median of each pass's repeats (beyond 3 scaled MADs rejected); least of the passes",
+            "networks": [{"name": s.name, "heldout": h, "measured_ms": m.median_ms, "predicted_ms": pred[id(s)],
+                          "spread": m.spread, "pass_spread": m.pass_spread} for s, m, h in rows]}
     cal = Calibration(fp, fit.coefficients, fit.ridge, acc, info)
     cal.save(output)
     h = acc["heldout"]

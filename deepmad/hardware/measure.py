@@ -11,7 +11,9 @@ Each network: built once, warm-up runs (at least :data:`WARMUP_RUNS` and
 :data:`WARMUP_SECONDS`), then ``repeats`` timed runs with ``repeats`` chosen so the timed part
 takes about ``target_s`` (between ``min_repeats`` and ``max_repeats``); samples further than
 3 scaled MADs from the median are rejected (:func:`reject_outliers`) and the median of the rest
-is the network's time; the spread (IQR / median of the kept samples) is recorded. Modes:
+is the pass's time; the spread (IQR / median of the kept samples) is recorded. A calibration
+may time every network in several passes, minutes apart, and keep the least loaded one
+(:func:`combine_passes`). Modes:
 ``inference`` (eval, ``torch.inference_mode``) and ``train`` (the project's
 :func:`deepmad.train.loop.train_step`: forward, label-smoothed CE, backward, SGD-Nesterov step).
 """
@@ -29,7 +31,8 @@ from typing import Any
 from deepmad.errors import DeepmadError
 from deepmad.spec.network import NetworkSpec
 
-__all__ = ["Measurement", "TimingSettings", "Timer", "clock_name", "fingerprint", "reject_outliers"]
+__all__ = ["Measurement", "TimingSettings", "Timer", "clock_name", "combine_passes", "fingerprint",
+           "reject_outliers"]
 
 WARMUP_RUNS = 3
 WARMUP_SECONDS = 0.05
@@ -91,10 +94,34 @@ class Measurement:
     kept: int
     rejected: int
     clock: str
+    passes: int = 1  # timing passes combined (see combine_passes)
+    pass_spread: float = 0.0  # (max - min) / min of the passes' medians
 
     def to_dict(self) -> dict[str, Any]:
         return {"median_ms": self.median_ms, "spread": self.spread, "kept": self.kept,
-                "rejected": self.rejected, "clock": self.clock}
+                "rejected": self.rejected, "clock": self.clock, "passes": self.passes,
+                "pass_spread": self.pass_spread}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Measurement:
+        return cls(float(d["median_ms"]), float(d["spread"]), int(d["kept"]), int(d["rejected"]),
+                   str(d["clock"]), int(d.get("passes", 1)), float(d.get("pass_spread", 0.0)))
+
+
+def combine_passes(passes: list[Measurement]) -> Measurement:
+    """The pass with the smallest median, tagged with the number of passes and their spread.
+
+    Passes of one network are taken minutes apart; on a shared machine the load of other
+    processes changes in between and only ever inflates a time (also the thread CPU time,
+    through shared caches and cores), so the least loaded pass is the best estimate of the
+    network's own cost.
+    """
+    if not passes:
+        raise ValueError("combine_passes needs at least one measurement")
+    best = min(passes, key=lambda m: m.median_ms)
+    lo, hi = best.median_ms, max(m.median_ms for m in passes)
+    return Measurement(best.median_ms, best.spread, best.kept, best.rejected, best.clock,
+                       len(passes), (hi - lo) / lo if lo > 0 else 0.0)
 
 
 def reject_outliers(samples: list[float], k: float = 3.0) -> tuple[list[float], int]:

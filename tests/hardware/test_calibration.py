@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from deepmad.errors import DeepmadError
 from deepmad.hardware.calibration import Calibration
 from deepmad.hardware.campaign import CalibrateConfig, cache_path, calibrate
 from deepmad.hardware.features import FEATURE_NAMES, network_features
-from deepmad.hardware.measure import Measurement, TimingSettings, reject_outliers
+from deepmad.hardware.measure import Measurement, TimingSettings, combine_passes, reject_outliers
 from deepmad.hardware.sample import SampleConfig
 from deepmad.spec import NetworkSpec, get_preset
 
@@ -123,6 +124,24 @@ def test_calibrate_fits_and_resumes_from_its_cache(tmp_path: Path) -> None:
     again = calibrate(_config(), out, progress=lambda s: None, timer_factory=no_timer)
     assert again.coefficients == cal.coefficients
     assert Calibration.load(out) == again
+
+
+def test_passes_keep_the_least_loaded_and_resume(tmp_path: Path) -> None:
+    out, log = tmp_path / "cal.json", []
+
+    class Loaded(FakeTimer):  # the second pass runs on a machine twice as loaded
+        def time(self, spec: NetworkSpec) -> Measurement:
+            m = super().time(spec)
+            return dataclasses.replace(m, median_ms=m.median_ms * (2.0 if self.log.count(spec.name) > 1 else 1.0))
+    with pytest.raises(KeyboardInterrupt):  # interrupted in the second pass
+        calibrate(_config(networks=8, passes=2), out, progress=lambda s: None,
+                  timer_factory=lambda: Loaded(log, 11))
+    cal = calibrate(_config(networks=8, passes=2), out, progress=lambda s: None,
+                    timer_factory=lambda: Loaded(log))
+    assert len(log) == 16 and cal.info["measured_now"] == 5 and cal.info["passes"] == 2
+    assert all(n["pass_spread"] == pytest.approx(1.0) for n in cal.info["networks"])
+    assert cal.accuracy["train"]["mape"] < 1.0  # the fit saw the unloaded pass only
+    assert combine_passes([Measurement(2.0, 0.1, 5, 0, "c"), Measurement(1.0, 0.2, 5, 1, "c")]).median_ms == 1.0
 
 
 def test_cache_of_other_settings_is_not_reused(tmp_path: Path) -> None:
