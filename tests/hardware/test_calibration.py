@@ -181,3 +181,45 @@ def test_layer_ms_evaluates_arrays() -> None:
     arr = cal.layer_ms("pw", c, 2 * c, 1, 1, 14, 14)
     assert np.all(np.diff(arr) > 0)
     assert float(arr[1]) == pytest.approx(float(cal.layer_ms("pw", 32, 64, 1, 1, 14, 14)))
+
+
+def test_hardware_package_imports_without_torch() -> None:
+    """Only measure.py's functions import torch, lazily: predicting needs no torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import deepmad.hardware, deepmad.hardware.campaign, deepmad.hardware.measure, "
+            "deepmad.cli.hardware; from deepmad.hardware import Calibration; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cuda_clock_reads_events_after_synchronize(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CUDA clock, checked on CPU with fake events: synchronize, record, run, record, sync."""
+    import torch
+
+    from deepmad.hardware.measure import Timer, clock_name
+
+    calls: list[str] = []
+
+    class Event:
+        def __init__(self, enable_timing: bool = False) -> None:
+            assert enable_timing
+            self.t = 0.0
+
+        def record(self) -> None:
+            calls.append("record")
+            self.t = 10.0 * calls.count("record")
+
+        def elapsed_time(self, end: Event) -> float:
+            assert calls[-1] == "sync", "events must be read after synchronize"
+            return end.t - self.t
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: calls.append("sync"))
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    timer = Timer(TimingSettings(device="cuda", amp="fp16", batch=4))
+    ms = timer._clock()(lambda: calls.append("run"))
+    assert calls == ["sync", "record", "run", "record", "sync"] and ms == 10.0
+    assert clock_name("cuda", 1) == "cuda-events" and clock_name("cpu", 1) == "thread-cpu"
+    assert clock_name("cpu", 4) == "wall"
