@@ -223,3 +223,32 @@ def test_cuda_clock_reads_events_after_synchronize(monkeypatch: pytest.MonkeyPat
     assert calls == ["sync", "record", "run", "record", "sync"] and ms == 10.0
     assert clock_name("cuda", 1) == "cuda-events" and clock_name("cpu", 1) == "thread-cpu"
     assert clock_name("cpu", 4) == "wall"
+
+
+@pytest.mark.parametrize("preset", ["resnet50", "deepmad_29m_224", "s_ghostnet_b1"])
+def test_solver_pricing_recipe_equals_predict(preset: str) -> None:
+    """docs/hardware.md's per-layer recipe for solvers gives exactly ``predict``."""
+    from deepmad.cost import count_network
+    from deepmad.hardware.features import conv_class
+    from deepmad.spec import ResNetStem
+    from deepmad.spec.network import conv_out_size
+
+    cal = _cal()
+    spec = get_preset(preset).replace(resolution=96)
+    rep = count_network(spec)
+    sides = {(b.stage, b.index): b.out_size for b in rep.blocks}
+    total = cal.coefficients["const"]
+    for r in rep.layer_records:
+        if r.op != "bn":
+            total += cal.layer_ms(conv_class(r), r.in_channels, r.out_channels, r.kernel_size, r.groups,
+                                  r.in_size, r.out_size)
+        if r.name in ("se.conv1", "se.reduce"):
+            total += cal.elementwise_ms("se.elems", r.in_channels, sides[r.stage, r.block])
+    for b in rep.blocks:
+        if b.stage.startswith("stage"):
+            total += cal.elementwise_ms("block.out", b.out_channels, b.out_size) + cal.coefficients["block.count"]
+    last = [b for b in rep.blocks if b.stage != "head"][-1]
+    total += cal.elementwise_ms("pool.elems", last.out_channels, last.out_size)
+    if isinstance(spec.stem, ResNetStem):
+        total += cal.elementwise_ms("pool.elems", spec.stem.out_channels, conv_out_size(96, 7, 2))
+    assert total == pytest.approx(cal.predict(spec).total_ms, rel=1e-12)
