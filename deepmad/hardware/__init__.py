@@ -10,5 +10,12 @@ predicts a network's latency, total and per stage.
 from deepmad.hardware.calibration import Calibration, LatencyPrediction, StageLatency
 from deepmad.hardware.features import FEATURE_NAMES, conv_terms, network_features, segment_features
 
-__all__ = ["FEATURE_NAMES", "Calibration", "LatencyPrediction", "StageLatency", "conv_terms",
-           "network_features", "segment_features"]
+__all__ = [
+    "FEATURE_NAMES",
+    "Calibration",
+    "LatencyPrediction",
+    "StageLatency",
+    "conv_terms",
+    "network_features",
+    "segment_features",
+]

@@ -22,11 +22,28 @@ from deepmad.hardware.features import FEATURE_NAMES, conv_terms, elementwise_ter
 from deepmad.spec.network import NetworkSpec
 from deepmad.utils.io import atomic_write_json
 
-__all__ = ["FORMAT", "VERSION", "Calibration", "LatencyPrediction", "StageLatency", "FINGERPRINT_KEYS"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "Calibration",
+    "LatencyPrediction",
+    "StageLatency",
+    "FINGERPRINT_KEYS",
+]
 
 FORMAT, VERSION = "deepmad-calibration", 1
 # keys compared between a calibration and this machine (a mismatch warns, never fails)
-FINGERPRINT_KEYS = ("cpu", "gpu", "torch", "device", "threads", "batch", "mode", "amp", "channels_last")
+FINGERPRINT_KEYS = (
+    "cpu",
+    "gpu",
+    "torch",
+    "device",
+    "threads",
+    "batch",
+    "mode",
+    "amp",
+    "channels_last",
+)
 
 
 @dataclass(frozen=True)
@@ -48,8 +65,13 @@ class LatencyPrediction:
     mode: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"predicted_ms": self.total_ms, "overhead_ms": self.overhead_ms, "batch": self.batch,
-                "mode": self.mode, "stages": [{"name": s.name, "predicted_ms": s.ms} for s in self.stages]}
+        return {
+            "predicted_ms": self.total_ms,
+            "overhead_ms": self.overhead_ms,
+            "batch": self.batch,
+            "mode": self.mode,
+            "stages": [{"name": s.name, "predicted_ms": s.ms} for s in self.stages],
+        }
 
 
 def _bad(path: str | os.PathLike[str], why: str) -> DeepmadError:
@@ -63,7 +85,9 @@ class Calibration:
     fingerprint: dict[str, Any]
     coefficients: dict[str, float]
     ridge: float = 0.0
-    accuracy: dict[str, Any] = field(default_factory=dict)  # "train", "heldout", "cv" -> Accuracy dicts
+    accuracy: dict[str, Any] = field(
+        default_factory=dict
+    )  # "train", "heldout", "cv" -> Accuracy dicts
     info: dict[str, Any] = field(default_factory=dict)  # networks, seconds, space, resolutions, ...
 
     def __post_init__(self) -> None:
@@ -72,7 +96,9 @@ class Calibration:
             raise DeepmadError(f"coefficients {unknown} are not model features")
         bad = [k for k, v in self.coefficients.items() if not (math.isfinite(v) and v >= 0)]
         if bad:
-            raise DeepmadError(f"coefficients {bad} are negative or not finite; the model needs w >= 0")
+            raise DeepmadError(
+                f"coefficients {bad} are negative or not finite; the model needs w >= 0"
+            )
         for key in ("batch", "mode"):
             if key not in self.fingerprint:
                 raise DeepmadError(f"calibration fingerprint lacks {key!r}")
@@ -94,8 +120,9 @@ class Calibration:
                 total = total + w * value
         return total
 
-    def layer_ms(self, cls: str, cin: Any, cout: Any, k: Any, groups: Any, in_side: Any,
-                 out_side: Any) -> Any:
+    def layer_ms(
+        self, cls: str, cin: Any, cout: Any, k: Any, groups: Any, in_side: Any, out_side: Any
+    ) -> Any:
         """Predicted ms of one conv-like layer (its BN and activation not included)."""
         return self.evaluate(conv_terms(cls, cin, cout, k, groups, in_side, out_side, self.batch))
 
@@ -108,7 +135,9 @@ class Calibration:
         segs = segment_features(spec, self.batch)
         overhead = float(self.evaluate(segs.pop("network")))
         stages = tuple(StageLatency(name, float(self.evaluate(t))) for name, t in segs.items())
-        return LatencyPrediction(overhead + sum(s.ms for s in stages), stages, overhead, self.batch, self.mode)
+        return LatencyPrediction(
+            overhead + sum(s.ms for s in stages), stages, overhead, self.batch, self.mode
+        )
 
     def mismatches(self, here: dict[str, Any]) -> list[str]:
         """``"key: calibrated X, here Y"`` for every fingerprint key that differs."""
@@ -120,9 +149,16 @@ class Calibration:
 
     # --- file ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "version": VERSION, "fingerprint": self.fingerprint,
-                "features": list(FEATURE_NAMES), "coefficients": self.coefficients,
-                "ridge": self.ridge, "accuracy": self.accuracy, "info": self.info}
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "fingerprint": self.fingerprint,
+            "features": list(FEATURE_NAMES),
+            "coefficients": self.coefficients,
+            "ridge": self.ridge,
+            "accuracy": self.accuracy,
+            "info": self.info,
+        }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the calibration atomically."""
@@ -131,9 +167,14 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: Any, path: str | os.PathLike[str] = "<dict>") -> Calibration:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise _bad(path, f"not a {FORMAT} file (format={data.get('format') if isinstance(data, dict) else None!r})")
+            raise _bad(
+                path,
+                f"not a {FORMAT} file (format={data.get('format') if isinstance(data, dict) else None!r})",
+            )
         if data.get("version") != VERSION:
-            raise _bad(path, f"version={data.get('version')!r} is not supported; expected {VERSION}")
+            raise _bad(
+                path, f"version={data.get('version')!r} is not supported; expected {VERSION}"
+            )
         for key, typ in (("fingerprint", dict), ("coefficients", dict), ("features", list)):
             if not isinstance(data.get(key), typ):
                 raise _bad(path, f"{key!r} is missing or not a JSON {typ.__name__}")
@@ -141,8 +182,13 @@ class Calibration:
             raise _bad(path, "its feature list differs from this version's model; recalibrate")
         try:
             coef = {str(k): float(v) for k, v in data["coefficients"].items()}
-            return cls(data["fingerprint"], coef, float(data.get("ridge", 0.0)),
-                       dict(data.get("accuracy", {})), dict(data.get("info", {})))
+            return cls(
+                data["fingerprint"],
+                coef,
+                float(data.get("ridge", 0.0)),
+                dict(data.get("accuracy", {})),
+                dict(data.get("info", {})),
+            )
         except (TypeError, ValueError) as exc:
             raise _bad(path, str(exc).splitlines()[0]) from None
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -60,9 +59,13 @@ class CalibrateConfig:
         if not 0.0 <= self.holdout < 1.0:
             raise DeepmadError(f"--holdout {self.holdout!r} is invalid; expected 0 <= holdout < 1")
         if not isinstance(self.passes, int) or not 1 <= self.passes <= 10:
-            raise DeepmadError(f"--passes {self.passes!r} is invalid; expected an integer from 1 to 10")
+            raise DeepmadError(
+                f"--passes {self.passes!r} is invalid; expected an integer from 1 to 10"
+            )
         if self.time_budget is not None and not self.time_budget > 0:
-            raise DeepmadError(f"--time-budget {self.time_budget!r} is invalid; expected seconds > 0")
+            raise DeepmadError(
+                f"--time-budget {self.time_budget!r} is invalid; expected seconds > 0"
+            )
         if self.settings.batch != self.sample.batch:
             raise DeepmadError("the sample batch must equal the timing batch")
 
@@ -92,7 +95,11 @@ class MeasurementCache:
             except (json.JSONDecodeError, UnicodeDecodeError):
                 progress(f"warning: cache {path} is unreadable; starting afresh")
                 return
-            if isinstance(data, dict) and data.get("fingerprint") == fp and isinstance(data.get("entries"), dict):
+            if (
+                isinstance(data, dict)
+                and data.get("fingerprint") == fp
+                and isinstance(data.get("entries"), dict)
+            ):
                 self.entries = data["entries"]
             else:
                 progress(f"warning: cache {path} was measured with other settings; starting afresh")
@@ -126,18 +133,25 @@ def _fmt_s(s: float) -> str:
     return f"{int(s // 60)}m{int(s % 60):02d}s" if s >= 60 else f"{s:.0f}s"
 
 
-def _measure_all(cfg: CalibrateConfig, specs: list[NetworkSpec], cache: MeasurementCache,
-                 progress: Progress, timer_factory: Callable[[], Any]) -> tuple[list[Measurement | None], int]:
+def _measure_all(
+    cfg: CalibrateConfig,
+    specs: list[NetworkSpec],
+    cache: MeasurementCache,
+    progress: Progress,
+    timer_factory: Callable[[], Any],
+) -> tuple[list[Measurement | None], int, int]:
     """Time every spec ``cfg.passes`` times (pass after pass), reusing cached passes, until the
-    time budget runs out; returns each spec's combined measurement (None if never timed)."""
+    time budget runs out. Returns each spec's combined measurement (None if never timed) and
+    the numbers of passes timed now and taken from the cache."""
     keys = [spec_key(s) for s in specs]
     todo = sum(max(0, cfg.passes - len(cache.passes(k))) for k in keys)
-    timer, new, t0 = None, 0, time.perf_counter()
+    timer, new, reused, t0 = None, 0, 0, time.perf_counter()
     for p in range(cfg.passes):
         for i, (spec, key) in enumerate(zip(specs, keys)):
             done = cache.passes(key)
             if len(done) > p:
                 _line(progress, i, len(specs), p, cfg.passes, spec, done[p], "cached")
+                reused += 1
                 continue
             if cfg.time_budget is not None and time.perf_counter() - t0 > cfg.time_budget:
                 break
@@ -147,60 +161,119 @@ def _measure_all(cfg: CalibrateConfig, specs: list[NetworkSpec], cache: Measurem
             new += 1
             eta = (time.perf_counter() - t0) / new * (todo - new)
             _line(progress, i, len(specs), p, cfg.passes, spec, m, f"ETA {_fmt_s(eta)}")
-    results = [combine_passes(cache.passes(k)[: cfg.passes]) if cache.passes(k) else None for k in keys]
-    return results, new
+    results = [
+        combine_passes(cache.passes(k)[: cfg.passes]) if cache.passes(k) else None for k in keys
+    ]
+    return results, new, reused
 
 
-def _line(progress: Progress, i: int, n: int, p: int, passes: int, spec: NetworkSpec, m: Measurement,
-          tag: str) -> None:
+def _line(
+    progress: Progress,
+    i: int,
+    n: int,
+    p: int,
+    passes: int,
+    spec: NetworkSpec,
+    m: Measurement,
+    tag: str,
+) -> None:
     where = f"pass {p + 1}/{passes} " if passes > 1 else ""
-    progress(f"[{i + 1:>4}/{n}] {where}{spec.name or 'network':<18} {m.median_ms:9.3f} ms "
-             f"spread {100 * m.spread:4.1f}%  {tag}")
+    progress(
+        f"[{i + 1:>4}/{n}] {where}{spec.name or 'network':<18} {m.median_ms:9.3f} ms "
+        f"spread {100 * m.spread:4.1f}%  {tag}"
+    )
 
 
-def calibrate(cfg: CalibrateConfig, output: str | Path, progress: Progress | None = None,
-              timer_factory: Callable[[], Any] | None = None) -> Calibration:
-    """Run a calibration and write it to ``output`` (see the module docstring)."""
-    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
-    fp = fingerprint(cfg.settings)
-    specs, held = _split(cfg)
-    cache = MeasurementCache(cache_path(output), fp, say)
-    say(f"calibrating {len(specs)} networks ({sum(held)} held out) on {fp.get('gpu', fp['cpu'])}, "
-        f"clock {cfg.settings.clock}, {len(cache.entries)} cached measurements")
-    start = time.perf_counter()
-    factory = timer_factory or (lambda: Timer(cfg.settings, target_s=cfg.target_s))
-    results, new = _measure_all(cfg, specs, cache, say, factory)
-    seconds = time.perf_counter() - start
-    rows = [(s, m, h) for s, m, h in zip(specs, results, held) if m is not None]
+Row = tuple[NetworkSpec, Measurement, bool]  # spec, measurement, held out
+
+
+def _fit_and_score(cfg: CalibrateConfig, fp: dict[str, Any], rows: list[Row]) -> Calibration:
+    """Fit on the training rows; the calibration (no info yet) with train / held-out / CV accuracy."""
     train = [(s, m) for s, m, h in rows if not h]
     test = [(s, m) for s, m, h in rows if h]
     if len(train) < 2:
-        raise DeepmadError(f"only {len(train)} training network(s) were measured; raise --time-budget")
+        raise DeepmadError(
+            f"only {len(train)} training network(s) were measured; raise --time-budget"
+        )
     batch = cfg.settings.batch
     x_train = design_matrix([network_features(s, batch) for s, _ in train], FEATURE_NAMES)
     t_train = np.array([m.median_ms for _, m in train])
     fit = fit_cv(x_train, t_train, FEATURE_NAMES, seed=cfg.seed)
     cal = Calibration(fp, fit.coefficients, fit.ridge)
-    pred = {id(s): cal.predict(s).total_ms for s, _, _ in rows}
-    acc = {"train": accuracy(np.array([pred[id(s)] for s, _ in train]), t_train).to_dict(),
-           "heldout": accuracy(np.array([pred[id(s)] for s, _ in test]),
-                               np.array([m.median_ms for _, m in test])).to_dict()}
+
+    def score(part: list[tuple[NetworkSpec, Measurement]]) -> dict[str, Any]:
+        pred = np.array([cal.predict(s).total_ms for s, _ in part])
+        return accuracy(pred, np.array([m.median_ms for _, m in part])).to_dict()
+
+    acc = {"train": score(train), "heldout": score(test)}
     if fit.cv is not None:
         acc["cv"] = fit.cv.to_dict()
-    info = {"space": cfg.sample.space, "resolutions": list(cfg.sample.resolutions),
-            "networks_train": len(train), "networks_heldout": len(test), "measured_now": new,
-            "from_cache": len(rows) - new, "measure_seconds": seconds, "clock": cfg.settings.clock,
-            "median_spread": float(np.median([m.spread for _, m, _ in rows])),
-            "passes": cfg.passes, "median_pass_spread": float(np.median([m.pass_spread for _, m, _ in rows])),
-            "statistic": "median of each pass's repeats (beyond 3 scaled MADs rejected); least of the passes",
-            "networks": [{"name": s.name, "heldout": h, "measured_ms": m.median_ms, "predicted_ms": pred[id(s)],
-                          "spread": m.spread, "pass_spread": m.pass_spread} for s, m, h in rows]}
-    cal = Calibration(fp, fit.coefficients, fit.ridge, acc, info)
+    return Calibration(fp, fit.coefficients, fit.ridge, acc)
+
+
+def _info(
+    cfg: CalibrateConfig, cal: Calibration, rows: list[Row], new: int, reused: int, seconds: float
+) -> dict[str, Any]:
+    """The calibration's ``info``: what was measured, how, and every network's figures."""
+    return {
+        "space": cfg.sample.space,
+        "resolutions": list(cfg.sample.resolutions),
+        "networks_train": sum(1 for *_, h in rows if not h),
+        "networks_heldout": sum(1 for *_, h in rows if h),
+        "measured_now": new,
+        "from_cache": reused,
+        "measure_seconds": seconds,
+        "clock": cfg.settings.clock,
+        "passes": cfg.passes,
+        "statistic": "median of each pass's repeats (beyond 3 scaled MADs rejected); "
+        "least of the passes",
+        "median_spread": float(np.median([m.spread for _, m, _ in rows])),
+        "median_pass_spread": float(np.median([m.pass_spread for _, m, _ in rows])),
+        "networks": [
+            {
+                "name": s.name,
+                "heldout": h,
+                "measured_ms": m.median_ms,
+                "predicted_ms": cal.predict(s).total_ms,
+                "spread": m.spread,
+                "pass_spread": m.pass_spread,
+            }
+            for s, m, h in rows
+        ],
+    }
+
+
+def calibrate(
+    cfg: CalibrateConfig,
+    output: str | Path,
+    progress: Progress | None = None,
+    timer_factory: Callable[[], Any] | None = None,
+) -> Calibration:
+    """Run a calibration and write it to ``output`` (see the module docstring)."""
+    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    fp = fingerprint(cfg.settings)
+    specs, held = _split(cfg)
+    cache = MeasurementCache(cache_path(output), fp, say)
+    say(
+        f"calibrating {len(specs)} networks ({sum(held)} held out) on {fp.get('gpu', fp['cpu'])}, "
+        f"clock {cfg.settings.clock}, {len(cache.entries)} cached networks"
+    )
+    start = time.perf_counter()
+    factory = timer_factory or (lambda: Timer(cfg.settings, target_s=cfg.target_s))
+    results, new, reused = _measure_all(cfg, specs, cache, say, factory)
+    seconds = time.perf_counter() - start
+    rows = [(s, m, h) for s, m, h in zip(specs, results, held) if m is not None]
+    cal = _fit_and_score(cfg, fp, rows)
+    cal = Calibration(
+        fp, cal.coefficients, cal.ridge, cal.accuracy, _info(cfg, cal, rows, new, reused, seconds)
+    )
     cal.save(output)
-    h = acc["heldout"]
+    h = cal.accuracy["heldout"]
     if h["n"]:
-        say(f"held-out ({h['n']} networks): MAPE {h['mape']:.1f}%, within 10% {h['within10']:.0f}%, "
-            f"Spearman {h['spearman']:.3f}; measuring took {_fmt_s(seconds)} ({new} new)")
-    if not math.isfinite(h["mape"]) and cfg.holdout > 0:
+        say(
+            f"held-out ({h['n']} networks): MAPE {h['mape']:.1f}%, within 10% {h['within10']:.0f}%, "
+            f"Spearman {h['spearman']:.3f}; measuring took {_fmt_s(seconds)} ({new} new)"
+        )
+    elif cfg.holdout > 0:
         say("warning: no held-out network was measured; the accuracy is unknown")
     return cal

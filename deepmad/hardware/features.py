@@ -80,8 +80,11 @@ _FULL = ("macs", "in", "out", "weights", "count")
 # multiples of its MACs; the stem and the classifier occur once per network (count = const).
 CLASS_FEATURES: dict[str, tuple[str, ...]] = {
     "stem": ("macs", "in", "out", "weights"),
-    "dense3": _FULL, "dense5": _FULL, "pw": _FULL,
-    "dw3": ("macs", "in", "weights", "count"), "dw5": ("macs", "in", "weights", "count"),
+    "dense3": _FULL,
+    "dense5": _FULL,
+    "pw": _FULL,
+    "dw3": ("macs", "in", "weights", "count"),
+    "dw5": ("macs", "in", "weights", "count"),
     "se": ("macs", "in", "count"),
     "linear": ("macs",),
 }
@@ -123,8 +126,9 @@ def conv_class(rec: LayerRecord) -> str:
     return "dense3" if k <= 3 else "dense5"
 
 
-def conv_terms(cls: str, cin: Any, cout: Any, k: Any, groups: Any, in_side: Any, out_side: Any,
-               batch: Any = 1) -> dict[str, Any]:
+def conv_terms(
+    cls: str, cin: Any, cout: Any, k: Any, groups: Any, in_side: Any, out_side: Any, batch: Any = 1
+) -> dict[str, Any]:
     """Per-layer features of one conv-like layer of class ``cls`` (generic over numpy arrays).
 
     ``groups`` is the conv's group count (``b`` for depthwise, 1 otherwise; pass ``cin`` for a
@@ -133,8 +137,13 @@ def conv_terms(cls: str, cin: Any, cout: Any, k: Any, groups: Any, in_side: Any,
     per_out = cout * (cin / groups) * k * k  # weights
     pix = batch * out_side * out_side
     macs = pix * per_out
-    every = {"macs": macs, "in": batch * in_side * in_side * cin, "out": pix * cout,
-             "weights": per_out, "count": 1 + 0 * macs}
+    every = {
+        "macs": macs,
+        "in": batch * in_side * in_side * cin,
+        "out": pix * cout,
+        "weights": per_out,
+        "count": 1 + 0 * macs,
+    }
     terms = {f"{cls}.{f}": every[f] for f in CLASS_FEATURES[cls]}
     if cls in _BUCKETED:
         for s in SIDES:
@@ -142,14 +151,18 @@ def conv_terms(cls: str, cin: Any, cout: Any, k: Any, groups: Any, in_side: Any,
         if cls in ("dw3", "dw5"):
             terms[f"{cls}.narrow"] = pix * k * k * hinge_min(cout, NARROW)
         else:
-            terms[f"{cls}.narrow"] = pix * k * k * hinge_min(cin, NARROW) * hinge_min(cout, NARROW) / groups
+            terms[f"{cls}.narrow"] = (
+                pix * k * k * hinge_min(cin, NARROW) * hinge_min(cout, NARROW) / groups
+            )
     return terms
 
 
 def elementwise_terms(name: str, channels: Any, side: Any, batch: Any = 1) -> dict[str, Any]:
     """``{name: B c side^2}`` for one elementwise feature (``block.out``, ``se.elems``, ``pool.elems``)."""
     if name not in _ELEMENTWISE[:3]:
-        raise KeyError(f"{name!r} is not an elementwise feature; allowed: {', '.join(_ELEMENTWISE[:3])}")
+        raise KeyError(
+            f"{name!r} is not an elementwise feature; allowed: {', '.join(_ELEMENTWISE[:3])}"
+        )
     return {name: batch * channels * side * side}
 
 
@@ -168,8 +181,19 @@ def segment_features(spec: NetworkSpec, batch: int = 1) -> dict[str, dict[str, f
         if rec.op == "bn":  # priced with its conv's out (or in) feature: always one per conv
             continue
         cls = conv_class(rec)
-        _add(acc, conv_terms(cls, rec.in_channels, rec.out_channels, rec.kernel_size, rec.groups,
-                             rec.in_size, rec.out_size, batch))
+        _add(
+            acc,
+            conv_terms(
+                cls,
+                rec.in_channels,
+                rec.out_channels,
+                rec.kernel_size,
+                rec.groups,
+                rec.in_size,
+                rec.out_size,
+                batch,
+            ),
+        )
         if cls == "se" and rec.name.endswith(("conv1", "reduce")):
             side = _block_out_side(report.blocks, rec)
             _add(acc, elementwise_terms("se.elems", rec.in_channels, side, batch))
@@ -180,7 +204,10 @@ def segment_features(spec: NetworkSpec, batch: int = 1) -> dict[str, dict[str, f
             _add(acc, {"block.count": 1.0})
     _add(segs.setdefault("stem", {}), _stem_pool(spec, batch))
     last = report.blocks[-1] if report.blocks[-1].stage != "head" else report.blocks[-2]
-    _add(segs.setdefault("head", {}), elementwise_terms("pool.elems", last.out_channels, last.out_size, batch))
+    _add(
+        segs.setdefault("head", {}),
+        elementwise_terms("pool.elems", last.out_channels, last.out_size, batch),
+    )
     segs["network"] = {"const": 1.0}
     return segs
 

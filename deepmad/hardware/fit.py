@@ -39,8 +39,13 @@ class Accuracy:
     spearman: float  # rank correlation of predicted and measured (nan below 3 networks)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "mape": self.mape, "within10": self.within10,
-                "within15": self.within15, "spearman": self.spearman}
+        return {
+            "n": self.n,
+            "mape": self.mape,
+            "within10": self.within10,
+            "within15": self.within15,
+            "spearman": self.spearman,
+        }
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,9 @@ def design_matrix(rows: Sequence[dict[str, float]], names: Sequence[str]) -> np.
         extra = set(r) - known
         if extra:
             raise DeepmadError(f"features {sorted(extra)} are not in the model's feature list")
-    return np.array([[float(r.get(n, 0.0)) for n in names] for r in rows], dtype=float).reshape(len(rows), len(names))
+    return np.array([[float(r.get(n, 0.0)) for n in names] for r in rows], dtype=float).reshape(
+        len(rows), len(names)
+    )
 
 
 def accuracy(predicted: np.ndarray, measured: np.ndarray) -> Accuracy:
@@ -70,8 +77,13 @@ def accuracy(predicted: np.ndarray, measured: np.ndarray) -> Accuracy:
     rel = np.abs(p - m) / m
     rho = float(spearmanr(p, m).statistic) if len(m) >= 3 else float("nan")
     eps = 1e-9  # so an error of exactly 10 % counts as within 10 % despite rounding
-    return Accuracy(len(m), float(100 * rel.mean()), float(100 * np.mean(rel <= 0.10 + eps)),
-                    float(100 * np.mean(rel <= 0.15 + eps)), rho)
+    return Accuracy(
+        len(m),
+        float(100 * rel.mean()),
+        float(100 * np.mean(rel <= 0.10 + eps)),
+        float(100 * np.mean(rel <= 0.15 + eps)),
+        rho,
+    )
 
 
 def fit_nnls(x: np.ndarray, t: np.ndarray, ridge: float = 0.0) -> np.ndarray:
@@ -103,8 +115,14 @@ def _folds(n: int, k: int, seed: int) -> list[np.ndarray]:
     return [order[i::k] for i in range(k)]
 
 
-def fit_cv(x: np.ndarray, t: np.ndarray, names: Sequence[str], lambdas: Sequence[float] = LAMBDAS,
-           folds: int = 5, seed: int = 0) -> FitResult:
+def fit_cv(
+    x: np.ndarray,
+    t: np.ndarray,
+    names: Sequence[str],
+    lambdas: Sequence[float] = LAMBDAS,
+    folds: int = 5,
+    seed: int = 0,
+) -> FitResult:
     """Choose the ridge weight by K-fold CV (within +-10 %, then MAPE), then fit on all rows."""
     x, t = np.asarray(x, float), np.asarray(t, float)
     best: tuple[float, float, float, Accuracy | None] = (-1.0, float("inf"), 0.0, None)

@@ -31,8 +31,15 @@ from typing import Any
 from deepmad.errors import DeepmadError
 from deepmad.spec.network import NetworkSpec
 
-__all__ = ["Measurement", "TimingSettings", "Timer", "clock_name", "combine_passes", "fingerprint",
-           "reject_outliers"]
+__all__ = [
+    "Measurement",
+    "TimingSettings",
+    "Timer",
+    "clock_name",
+    "combine_passes",
+    "fingerprint",
+    "reject_outliers",
+]
 
 WARMUP_RUNS = 3
 WARMUP_SECONDS = 0.05
@@ -54,7 +61,9 @@ class TimingSettings:
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
-            raise DeepmadError(f"--device {self.device!r} is invalid; allowed: {', '.join(DEVICES)}")
+            raise DeepmadError(
+                f"--device {self.device!r} is invalid; allowed: {', '.join(DEVICES)}"
+            )
         if self.mode not in MODES:
             raise DeepmadError(f"--mode {self.mode!r} is invalid; allowed: {', '.join(MODES)}")
         if self.amp not in AMPS:
@@ -64,8 +73,10 @@ class TimingSettings:
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise DeepmadError(f"--{name} {v!r} is invalid; expected an integer >= 1")
         if self.mode == "train" and self.batch < 2:
-            raise DeepmadError(f"--batch {self.batch} is invalid in train mode; expected >= 2 "
-                               "(BatchNorm needs 2 values per channel)")
+            raise DeepmadError(
+                f"--batch {self.batch} is invalid in train mode; expected >= 2 "
+                "(BatchNorm needs 2 values per channel)"
+            )
         if self.device == "cpu" and self.amp == "fp16":
             raise DeepmadError("--amp fp16 needs --device cuda; allowed on cpu: off, bf16")
 
@@ -74,8 +85,15 @@ class TimingSettings:
         return clock_name(self.device, self.threads)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"device": self.device, "threads": self.threads, "batch": self.batch, "mode": self.mode,
-                "amp": self.amp, "channels_last": self.channels_last, "clock": self.clock}
+        return {
+            "device": self.device,
+            "threads": self.threads,
+            "batch": self.batch,
+            "mode": self.mode,
+            "amp": self.amp,
+            "channels_last": self.channels_last,
+            "clock": self.clock,
+        }
 
 
 def clock_name(device: str, threads: int) -> str:
@@ -98,14 +116,27 @@ class Measurement:
     pass_spread: float = 0.0  # (max - min) / min of the passes' medians
 
     def to_dict(self) -> dict[str, Any]:
-        return {"median_ms": self.median_ms, "spread": self.spread, "kept": self.kept,
-                "rejected": self.rejected, "clock": self.clock, "passes": self.passes,
-                "pass_spread": self.pass_spread}
+        return {
+            "median_ms": self.median_ms,
+            "spread": self.spread,
+            "kept": self.kept,
+            "rejected": self.rejected,
+            "clock": self.clock,
+            "passes": self.passes,
+            "pass_spread": self.pass_spread,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Measurement:
-        return cls(float(d["median_ms"]), float(d["spread"]), int(d["kept"]), int(d["rejected"]),
-                   str(d["clock"]), int(d.get("passes", 1)), float(d.get("pass_spread", 0.0)))
+        return cls(
+            float(d["median_ms"]),
+            float(d["spread"]),
+            int(d["kept"]),
+            int(d["rejected"]),
+            str(d["clock"]),
+            int(d.get("passes", 1)),
+            float(d.get("pass_spread", 0.0)),
+        )
 
 
 def combine_passes(passes: list[Measurement]) -> Measurement:
@@ -120,8 +151,15 @@ def combine_passes(passes: list[Measurement]) -> Measurement:
         raise ValueError("combine_passes needs at least one measurement")
     best = min(passes, key=lambda m: m.median_ms)
     lo, hi = best.median_ms, max(m.median_ms for m in passes)
-    return Measurement(best.median_ms, best.spread, best.kept, best.rejected, best.clock,
-                       len(passes), (hi - lo) / lo if lo > 0 else 0.0)
+    return Measurement(
+        best.median_ms,
+        best.spread,
+        best.kept,
+        best.rejected,
+        best.clock,
+        len(passes),
+        (hi - lo) / lo if lo > 0 else 0.0,
+    )
 
 
 def reject_outliers(samples: list[float], k: float = 3.0) -> tuple[list[float], int]:
@@ -167,12 +205,19 @@ def fingerprint(settings: TimingSettings) -> dict[str, Any]:
 class Timer:
     """Times networks under one :class:`TimingSettings` (imports torch)."""
 
-    def __init__(self, settings: TimingSettings, target_s: float = 0.3, min_repeats: int = 5,
-                 max_repeats: int = 30) -> None:
+    def __init__(
+        self,
+        settings: TimingSettings,
+        target_s: float = 0.3,
+        min_repeats: int = 5,
+        max_repeats: int = 30,
+    ) -> None:
         import torch
 
         if settings.device == "cuda" and not torch.cuda.is_available():
-            raise DeepmadError("--device cuda was asked for but torch sees no CUDA GPU; allowed here: cpu")
+            raise DeepmadError(
+                "--device cuda was asked for but torch sees no CUDA GPU; allowed here: cpu"
+            )
         self.settings, self.target_s = settings, target_s
         self.min_repeats, self.max_repeats = min_repeats, max_repeats
         if settings.device == "cpu":
@@ -192,7 +237,9 @@ class Timer:
         repeats = min(self.max_repeats, max(self.min_repeats, math.ceil(self.target_s / per_run)))
         samples = [clock(run) for _ in range(repeats)]
         kept, rejected = reject_outliers(samples)
-        return Measurement(statistics.median(kept), _spread(kept), len(kept), rejected, self.settings.clock)
+        return Measurement(
+            statistics.median(kept), _spread(kept), len(kept), rejected, self.settings.clock
+        )
 
     def _sync(self) -> None:
         if self.settings.device == "cuda":
@@ -205,14 +252,19 @@ class Timer:
         import torch
 
         if self.settings.device == "cuda":
+
             def cuda_clock(run: Any) -> float:
-                begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                begin, end = (
+                    torch.cuda.Event(enable_timing=True),
+                    torch.cuda.Event(enable_timing=True),
+                )
                 torch.cuda.synchronize()
                 begin.record()
                 run()
                 end.record()
                 torch.cuda.synchronize()
                 return float(begin.elapsed_time(end))
+
             return cuda_clock
         tick = time.thread_time if self.settings.threads == 1 else time.perf_counter
 
@@ -220,6 +272,7 @@ class Timer:
             t0 = tick()
             run()
             return 1000.0 * (tick() - t0)
+
         return cpu_clock
 
     def _runner(self, spec: NetworkSpec) -> Any:
@@ -240,9 +293,12 @@ class Timer:
             model.eval()
 
             def infer() -> None:
-                with torch.inference_mode(), torch.autocast(dev.type, dtype=amp or torch.float32,
-                                                            enabled=amp is not None):
+                with (
+                    torch.inference_mode(),
+                    torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None),
+                ):
                     model(x)
+
             return infer
         from deepmad.train.loop import train_step
         from deepmad.train.optim import build_optimizer
@@ -255,4 +311,5 @@ class Timer:
 
         def step() -> None:
             train_step(task, x, y, opt, scaler=scaler, amp_dtype=amp)
+
         return step

@@ -50,7 +50,9 @@ class SampleConfig:
         if self.space not in SPACES:
             raise DeepmadError(f"--space {self.space!r} is invalid; allowed: {', '.join(SPACES)}")
         if not self.resolutions or any(not isinstance(r, int) or r < 16 for r in self.resolutions):
-            raise DeepmadError(f"resolutions {self.resolutions!r} are invalid; expected integers >= 16")
+            raise DeepmadError(
+                f"resolutions {self.resolutions!r} are invalid; expected integers >= 16"
+            )
 
 
 def _round8(x: float) -> int:
@@ -81,7 +83,9 @@ def random_network(rng: np.random.Generator, kinds: Sequence[str], resolution: i
     if not mobile and rng.random() < 0.2:
         stem: ConvBNAct | ResNetStem = ResNetStem(out_channels=int(rng.choice([32, 64])))
     else:
-        stem = ConvBNAct(out_channels=_round8(rng.uniform(16, 48 if mobile else 64)), kernel_size=3, stride=2)
+        stem = ConvBNAct(
+            out_channels=_round8(rng.uniform(16, 48 if mobile else 64)), kernel_size=3, stride=2
+        )
     n = int(rng.integers(3, 6))
     strides = _strides(rng, n, stem.stride)
     c = stem.out_channels
@@ -93,8 +97,16 @@ def random_network(rng: np.random.Generator, kinds: Sequence[str], resolution: i
             grow *= rng.uniform(1.0, 3.0)
         c = _round8(c * grow)
         kernel = int(rng.choice([3, 5, 7] if k_i in ("res_k1dwk1", "res_k1dwsek1") else [3, 3, 5]))
-        stages.append(StageSpec(block=k_i, out_channels=c, bottleneck_channels=_bottleneck(rng, k_i, c),
-                                depth=int(rng.integers(1, 7)), stride=strides[i], kernel_size=kernel))
+        stages.append(
+            StageSpec(
+                block=k_i,
+                out_channels=c,
+                bottleneck_channels=_bottleneck(rng, k_i, c),
+                depth=int(rng.integers(1, 7)),
+                stride=strides[i],
+                kernel_size=kernel,
+            )
+        )
     final = None
     if mobile and rng.random() < 0.5:
         final = ConvBNAct(out_channels=_round8(c * rng.uniform(2.0, 6.0)), kernel_size=1)
@@ -114,8 +126,10 @@ def random_networks(cfg: SampleConfig, count: int, seed: int = 0) -> list[Networ
     while len(out) < count:
         tries += 1
         if tries > 200 * (count + 1):
-            raise DeepmadError(f"could not draw {count} networks with MACs x batch in "
-                               f"[{cfg.min_macs:.3g}, {cfg.max_macs:.3g}]; widen the range")
+            raise DeepmadError(
+                f"could not draw {count} networks with MACs x batch in "
+                f"[{cfg.min_macs:.3g}, {cfg.max_macs:.3g}]; widen the range"
+            )
         res = int(rng.choice(cfg.resolutions))
         spec = random_network(rng, SPACES[cfg.space], res)
         if not cfg.min_macs <= _macs(spec) * cfg.batch <= cfg.max_macs:

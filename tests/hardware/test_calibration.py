@@ -18,7 +18,14 @@ from deepmad.hardware.measure import Measurement, TimingSettings, combine_passes
 from deepmad.hardware.sample import SampleConfig
 from deepmad.spec import NetworkSpec, get_preset
 
-FP = {"batch": 1, "mode": "inference", "cpu": "test cpu", "torch": "0", "device": "cpu", "threads": 1}
+FP = {
+    "batch": 1,
+    "mode": "inference",
+    "cpu": "test cpu",
+    "torch": "0",
+    "device": "cpu",
+    "threads": 1,
+}
 
 
 def _cal() -> Calibration:
@@ -48,12 +55,15 @@ def test_prediction_is_the_sum_of_its_stages_and_the_features() -> None:
     assert {"predicted_ms", "stages"} <= set(d) and d["stages"][0]["name"] == "stem"
 
 
-@pytest.mark.parametrize("content, match", [
-    ("{not json", "not valid JSON"),
-    ('{"format": "other"}', "not a deepmad-calibration"),
-    ('{"format": "deepmad-calibration", "version": 9}', "version=9"),
-    ('{"format": "deepmad-calibration", "version": 1, "fingerprint": {}}', "coefficients"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"format": "other"}', "not a deepmad-calibration"),
+        ('{"format": "deepmad-calibration", "version": 9}', "version=9"),
+        ('{"format": "deepmad-calibration", "version": 1, "fingerprint": {}}', "coefficients"),
+    ],
+)
 def test_corrupt_file_is_a_one_line_error(tmp_path: Path, content: str, match: str) -> None:
     p = tmp_path / "bad.json"
     p.write_text(content)
@@ -104,8 +114,9 @@ class FakeTimer:
 
 def _config(**kw: Any) -> CalibrateConfig:
     sample = SampleConfig("all", (32, 48), batch=1, min_macs=1e5, max_macs=5e7)
-    return CalibrateConfig(TimingSettings(), sample, networks=kw.pop("networks", 30), holdout=0.3,
-                           presets=False, **kw)
+    return CalibrateConfig(
+        TimingSettings(), sample, networks=kw.pop("networks", 30), holdout=0.3, presets=False, **kw
+    )
 
 
 def test_calibrate_fits_and_resumes_from_its_cache(tmp_path: Path) -> None:
@@ -121,6 +132,7 @@ def test_calibrate_fits_and_resumes_from_its_cache(tmp_path: Path) -> None:
 
     def no_timer() -> FakeTimer:
         raise AssertionError("a complete cache must not measure again")
+
     again = calibrate(_config(), out, progress=lambda s: None, timer_factory=no_timer)
     assert again.coefficients == cal.coefficients
     assert Calibration.load(out) == again
@@ -132,23 +144,45 @@ def test_passes_keep_the_least_loaded_and_resume(tmp_path: Path) -> None:
     class Loaded(FakeTimer):  # the second pass runs on a machine twice as loaded
         def time(self, spec: NetworkSpec) -> Measurement:
             m = super().time(spec)
-            return dataclasses.replace(m, median_ms=m.median_ms * (2.0 if self.log.count(spec.name) > 1 else 1.0))
+            return dataclasses.replace(
+                m, median_ms=m.median_ms * (2.0 if self.log.count(spec.name) > 1 else 1.0)
+            )
+
     with pytest.raises(KeyboardInterrupt):  # interrupted in the second pass
-        calibrate(_config(networks=8, passes=2), out, progress=lambda s: None,
-                  timer_factory=lambda: Loaded(log, 11))
-    cal = calibrate(_config(networks=8, passes=2), out, progress=lambda s: None,
-                    timer_factory=lambda: Loaded(log))
-    assert len(log) == 16 and cal.info["measured_now"] == 5 and cal.info["passes"] == 2
+        calibrate(
+            _config(networks=8, passes=2),
+            out,
+            progress=lambda s: None,
+            timer_factory=lambda: Loaded(log, 11),
+        )
+    cal = calibrate(
+        _config(networks=8, passes=2),
+        out,
+        progress=lambda s: None,
+        timer_factory=lambda: Loaded(log),
+    )
+    assert (
+        len(log) == 16
+        and cal.info["measured_now"] == 5
+        and cal.info["from_cache"] == 11
+        and cal.info["passes"] == 2
+    )
     assert all(n["pass_spread"] == pytest.approx(1.0) for n in cal.info["networks"])
     assert cal.accuracy["train"]["mape"] < 1.0  # the fit saw the unloaded pass only
-    assert combine_passes([Measurement(2.0, 0.1, 5, 0, "c"), Measurement(1.0, 0.2, 5, 1, "c")]).median_ms == 1.0
+    assert (
+        combine_passes(
+            [Measurement(2.0, 0.1, 5, 0, "c"), Measurement(1.0, 0.2, 5, 1, "c")]
+        ).median_ms
+        == 1.0
+    )
 
 
 def test_cache_of_other_settings_is_not_reused(tmp_path: Path) -> None:
     out, log, lines = tmp_path / "cal.json", [], []
     calibrate(_config(networks=6), out, progress=lines.append, timer_factory=lambda: FakeTimer(log))
-    other = CalibrateConfig(TimingSettings(batch=2), SampleConfig("all", (32, 48), 2, 1e5, 5e7), 6, 0.3,
-                            presets=False)
+    other = CalibrateConfig(
+        TimingSettings(batch=2), SampleConfig("all", (32, 48), 2, 1e5, 5e7), 6, 0.3, presets=False
+    )
     log2: list[str] = []
     calibrate(other, out, progress=lines.append, timer_factory=lambda: FakeTimer(log2))
     assert len(log2) == 6 and any("other settings" in s for s in lines)
@@ -160,16 +194,27 @@ def test_time_budget_stops_measuring(tmp_path: Path) -> None:
     class Slow(FakeTimer):
         def time(self, spec: NetworkSpec) -> Measurement:
             import time
+
             time.sleep(0.02)
             return super().time(spec)
-    calibrate(_config(time_budget=0.1), tmp_path / "c.json", progress=lambda s: None,
-              timer_factory=lambda: Slow(log))
+
+    calibrate(
+        _config(time_budget=0.1),
+        tmp_path / "c.json",
+        progress=lambda s: None,
+        timer_factory=lambda: Slow(log),
+    )
     assert 2 <= len(log) < 30
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"networks": 1}, "--networks"), ({"holdout": 1.0}, "--holdout"), ({"time_budget": 0.0}, "--time-budget"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"networks": 1}, "--networks"),
+        ({"holdout": 1.0}, "--holdout"),
+        ({"time_budget": 0.0}, "--time-budget"),
+    ],
+)
 def test_config_validation(kw: dict[str, Any], match: str) -> None:
     with pytest.raises(DeepmadError, match=match):
         CalibrateConfig(TimingSettings(), SampleConfig(), **kw)
@@ -188,9 +233,11 @@ def test_hardware_package_imports_without_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; import deepmad.hardware, deepmad.hardware.campaign, deepmad.hardware.measure, "
-            "deepmad.cli.hardware; from deepmad.hardware import Calibration; "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
+    code = (
+        "import sys; import deepmad.hardware, deepmad.hardware.campaign, deepmad.hardware.measure, "
+        "deepmad.cli.hardware; from deepmad.hardware import Calibration; "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -240,13 +287,23 @@ def test_solver_pricing_recipe_equals_predict(preset: str) -> None:
     total = cal.coefficients["const"]
     for r in rep.layer_records:
         if r.op != "bn":
-            total += cal.layer_ms(conv_class(r), r.in_channels, r.out_channels, r.kernel_size, r.groups,
-                                  r.in_size, r.out_size)
+            total += cal.layer_ms(
+                conv_class(r),
+                r.in_channels,
+                r.out_channels,
+                r.kernel_size,
+                r.groups,
+                r.in_size,
+                r.out_size,
+            )
         if r.name in ("se.conv1", "se.reduce"):
             total += cal.elementwise_ms("se.elems", r.in_channels, sides[r.stage, r.block])
     for b in rep.blocks:
         if b.stage.startswith("stage"):
-            total += cal.elementwise_ms("block.out", b.out_channels, b.out_size) + cal.coefficients["block.count"]
+            total += (
+                cal.elementwise_ms("block.out", b.out_channels, b.out_size)
+                + cal.coefficients["block.count"]
+            )
     last = [b for b in rep.blocks if b.stage != "head"][-1]
     total += cal.elementwise_ms("pool.elems", last.out_channels, last.out_size)
     if isinstance(spec.stem, ResNetStem):

@@ -15,7 +15,9 @@ from deepmad.hardware.sample import SampleConfig, preset_networks, random_networ
 @pytest.fixture(scope="module")
 def matrix() -> np.ndarray:
     cfg = SampleConfig("all", (64, 96, 128), batch=1, max_macs=5e8)
-    nets = random_networks(cfg, 220, seed=3) + preset_networks(SampleConfig("all", (64,), max_macs=1e12))
+    nets = random_networks(cfg, 220, seed=3) + preset_networks(
+        SampleConfig("all", (64,), max_macs=1e12)
+    )
     return design_matrix([network_features(n, 1) for n in nets], FEATURE_NAMES)
 
 
