@@ -2,8 +2,9 @@
 
 Each draw picks a block kind per network (a quarter of the draws mix kinds per stage), a stem
 (3x3 stride-2 conv, or the ResNet stem), 3-5 stages with strides, widths growing by 1.2-2.2x a
-stage, bottlenecks in the kind's usual ratio (K1KXK1: c/8..c/2; KXKX: c/2..3c/2; depthwise:
-1..6 c), depths 1-6, kernels 3/5/7, a 1x1 final conv on half of the mobile draws and a
+stage, bottlenecks in the kind's usual ratio (K1KXK1: c/12..c/2, as deep-narrow DeepMAD
+nets; KXKX: c/2..3c/2; depthwise: 1..6 c), depths 1-12, kernels 3/5 (depthwise 3/5/7), a 1x1
+final conv on half of the mobile draws and a
 resolution from the requested range. Draws whose forward MACs x batch fall outside
 ``[min_macs, max_macs]`` are redrawn, so the calibration's time stays bounded. Presets (at the
 smallest resolution of the range, when within the MAC range) join the training set.
@@ -61,7 +62,7 @@ def _round8(x: float) -> int:
 
 def _bottleneck(rng: np.random.Generator, kind: str, c: int) -> int:
     if kind == "res_k1kxk1":
-        return _round8(c / rng.uniform(2.0, 8.0))
+        return _round8(c / rng.uniform(2.0, 12.0))
     if kind == "res_kxkx":
         return _round8(c * rng.uniform(0.5, 1.5))
     return _round8(c * rng.uniform(1.0, 6.0))
@@ -96,13 +97,13 @@ def random_network(rng: np.random.Generator, kinds: Sequence[str], resolution: i
         if k_i == "res_k1kxk1" and i == 0:
             grow *= rng.uniform(1.0, 3.0)
         c = _round8(c * grow)
-        kernel = int(rng.choice([3, 5, 7] if k_i in ("res_k1dwk1", "res_k1dwsek1") else [3, 3, 5]))
+        kernel = int(rng.choice([3, 5, 7] if k_i in ("res_k1dwk1", "res_k1dwsek1") else [3, 5]))
         stages.append(
             StageSpec(
                 block=k_i,
                 out_channels=c,
                 bottleneck_channels=_bottleneck(rng, k_i, c),
-                depth=int(rng.integers(1, 7)),
+                depth=int(rng.integers(1, 13)),
                 stride=strides[i],
                 kernel_size=kernel,
             )
