@@ -40,8 +40,8 @@ With ``w >= 0`` the sum is non-decreasing. Width buckets are never written as
 wider layer cheaper. The hinge ``min(c, T)`` has the same effect (extra cost per MAC for
 narrow layers) with a non-decreasing feature. The one exception is the architecture itself:
 a block whose shortcut projection disappears when ``c_in == c`` loses a layer (its MACs drop
-too), which no cost model that charges the projection can hide; the solver bounds that case
-as it does for MACs. Side buckets may jump: sides are fixed by the layout, not by widths.
+too), which no cost model that charges the projection can hide; a solver must treat that
+structural case as it treats the MACs. Side buckets may jump: sides are fixed by the layout, not by widths.
 
 Every function here uses only ``+``, ``*``, ``/`` and comparisons, so it evaluates Python
 numbers and numpy arrays alike (the solvers' per-cell arrays).
