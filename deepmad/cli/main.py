@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "deepmad.cli.mathnas",
     "deepmad.cli.design",
     "deepmad.cli.report",
+    "deepmad.cli.hardware",
 )
 
 

@@ -1,0 +1,207 @@
+"""Hardware-aware design, prediction part: how well a calibration predicts held-out networks.
+
+For each mode (inference: 1 thread, batch 1, 128-224 px; train: 1 thread, batch 32, 32-64 px)
+this runs :func:`deepmad.hardware.campaign.calibrate` on this CPU over mixed block kinds
+(``--space all``, presets included), then reports on the held-out networks (never used by the
+fit): MAPE, share within +-10 % / +-15 %, Spearman, beside a MACs-only baseline (``t = a MACs +
+c``, same networks, same relative-error NNLS) and the measurement noise floor: ``--retest`` held-out
+networks are timed again, and the share whose re-measured time is within +-10 % of the first
+bounds what any model can show against these measurements. Calibration time = measuring + fit.
+
+Full size (the issue's targets):
+    python benchmarks/hardware_aware.py --out hardware_aware.json
+Reduced (a loaded machine):
+    python benchmarks/hardware_aware.py --inference-networks 160 --train-networks 60 --passes 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepmad.cli.hardware import parse_resolutions
+from deepmad.cost import count_network
+from deepmad.hardware.campaign import CalibrateConfig, calibrate
+from deepmad.hardware.fit import accuracy, fit_nnls
+from deepmad.hardware.measure import Timer, TimingSettings
+from deepmad.hardware.sample import SampleConfig, preset_networks, random_networks
+from deepmad.spec.network import NetworkSpec
+from deepmad.utils.io import atomic_write_json
+
+
+def _specs(cfg: CalibrateConfig) -> dict[str, NetworkSpec]:
+    nets = random_networks(cfg.sample, cfg.networks, cfg.seed)
+    nets += preset_networks(cfg.sample) if cfg.presets else []
+    return {n.name: n for n in nets}
+
+
+def _macs_baseline(
+    rows: list[dict[str, Any]], specs: dict[str, NetworkSpec], batch: int
+) -> dict[str, Any]:
+    """``t = a * MACs * batch + c`` fitted on the training networks, scored on the held-out ones."""
+
+    def xy(held: bool) -> tuple[np.ndarray, np.ndarray]:
+        sel = [r for r in rows if r["heldout"] == held]
+        x = np.array([[count_network(specs[r["name"]]).macs * batch, 1.0] for r in sel])
+        return x, np.array([r["measured_ms"] for r in sel])
+
+    xt, tt = xy(False)
+    xh, th = xy(True)
+    return accuracy(xh @ fit_nnls(xt, tt), th).to_dict()
+
+
+def _retest(
+    rows: list[dict[str, Any]],
+    specs: dict[str, NetworkSpec],
+    settings: TimingSettings,
+    count: int,
+    target_s: float,
+) -> dict[str, Any]:
+    """Time ``count`` held-out networks again: agreement with the first measurement."""
+    held = [r for r in rows if r["heldout"]][:count]
+    if not held:
+        return {"n": 0}
+    timer = Timer(settings, target_s=target_s)
+    again = np.array([timer.time(specs[r["name"]]).median_ms for r in held])
+    first = np.array([r["measured_ms"] for r in held])
+    pred = np.array([r["predicted_ms"] for r in held])
+    rel = np.abs(again - first) / first
+    return {
+        "n": len(held),
+        "mean_abs_change": float(100 * rel.mean()),
+        "within10": float(100 * np.mean(rel <= 0.10)),
+        "model_vs_retest": accuracy(pred, again).to_dict(),
+    }
+
+
+def run_mode(
+    name: str,
+    settings: TimingSettings,
+    resolutions: str,
+    networks: int,
+    args: argparse.Namespace,
+    max_macs: float,
+) -> dict[str, Any]:
+    sample = SampleConfig(
+        "all", parse_resolutions(resolutions), settings.batch, min(5e6, max_macs / 10), max_macs
+    )
+    cfg = CalibrateConfig(
+        settings,
+        sample,
+        networks,
+        args.holdout,
+        None,
+        True,
+        args.seed,
+        args.target_seconds,
+        args.passes,
+    )
+    out = args.workdir / f"{name}.json"
+    start = time.perf_counter()
+    cal = calibrate(cfg, out, progress=(lambda s: None) if args.quiet else None)
+    seconds = time.perf_counter() - start
+    rows = cal.info["networks"]
+    specs = _specs(cfg)
+    result = {
+        "mode": name,
+        "settings": settings.to_dict(),
+        "resolutions": list(sample.resolutions),
+        "max_macs_x_batch": max_macs,
+        "passes": args.passes,
+        "networks_train": cal.info["networks_train"],
+        "networks_heldout": cal.info["networks_heldout"],
+        "calibration_seconds": seconds,
+        "measure_seconds": cal.info["measure_seconds"],
+        "measured_now": cal.info["measured_now"],
+        "median_spread": cal.info["median_spread"],
+        "median_pass_spread": cal.info["median_pass_spread"],
+        "ridge": cal.ridge,
+        "heldout": cal.accuracy["heldout"],
+        "train": cal.accuracy["train"],
+        "macs_only_heldout": _macs_baseline(rows, specs, settings.batch),
+    }
+    result["retest"] = _retest(rows, specs, settings, args.retest, args.target_seconds)
+    return result
+
+
+def _print(r: dict[str, Any]) -> None:
+    h, m, t = r["heldout"], r["macs_only_heldout"], r["retest"]
+    print(
+        f"{r['mode']}: {r['networks_train']} train / {r['networks_heldout']} held-out networks, "
+        f"calibration {r['calibration_seconds']:.0f} s"
+    )
+    print(
+        f"  model    : MAPE {h['mape']:.1f}%  within10 {h['within10']:.0f}%  within15 {h['within15']:.0f}%  "
+        f"Spearman {h['spearman']:.3f}"
+    )
+    print(
+        f"  MACs only: MAPE {m['mape']:.1f}%  within10 {m['within10']:.0f}%  Spearman {m['spearman']:.3f}"
+    )
+    if t["n"]:
+        print(
+            f"  re-timed {t['n']} held-out: mean change {t['mean_abs_change']:.1f}%, within10 {t['within10']:.0f}%"
+            f"; model vs re-timed within10 {t['model_vs_retest']['within10']:.0f}%"
+        )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--inference-networks", type=int, default=420)
+    p.add_argument("--train-networks", type=int, default=420)
+    p.add_argument("--holdout", type=float, default=0.25)
+    p.add_argument("--passes", type=int, default=2)
+    p.add_argument("--target-seconds", type=float, default=0.15)
+    p.add_argument(
+        "--retest", type=int, default=30, help="held-out networks timed again (noise floor)"
+    )
+    p.add_argument(
+        "--modes", nargs="+", default=["inference", "train"], choices=("inference", "train")
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workdir", type=Path, default=Path("hardware_aware_runs"))
+    p.add_argument("--out", type=Path, default=Path("hardware_aware.json"))
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args()
+    info = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": platform.node(),
+        "python": platform.python_version(),
+        "command": "python benchmarks/hardware_aware.py ...",
+    }
+    results: list[dict[str, Any]] = []
+    if "inference" in args.modes:
+        results.append(
+            run_mode(
+                "inference",
+                TimingSettings("cpu", 1, 1, "inference"),
+                "128-224",
+                args.inference_networks,
+                args,
+                6e8,
+            )
+        )
+        _print(results[-1])
+        atomic_write_json(args.out, {"info": info, "results": results})
+    if "train" in args.modes:
+        results.append(
+            run_mode(
+                "train",
+                TimingSettings("cpu", 1, 32, "train"),
+                "32-64",
+                args.train_networks,
+                args,
+                4e8,
+            )
+        )
+        _print(results[-1])
+        atomic_write_json(args.out, {"info": info, "results": results})
+
+
+if __name__ == "__main__":
+    main()
