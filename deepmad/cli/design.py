@@ -36,7 +36,7 @@ from deepmad.spec import get_preset, load_spec
 from deepmad.spec.presets import DISPLAY_NAMES
 from deepmad.utils.io import atomic_write_json
 
-__all__ = ["COMMANDS", "DesignCommand", "ScoreCommand", "build_problem"]
+__all__ = ["COMMANDS", "DesignCommand", "ScoreCommand", "build_problem", "solve_design", "summary"]
 
 _COUNT_FLAGS = ("params", "macs", "flops", "activations")
 _TEMPLATE_RHO = {"resnet": 0.3, "mobile-se": 0.5}
@@ -119,16 +119,7 @@ class DesignCommand(Command):
         parser.add_argument("--json", action="store_true", help="print the result JSON instead of the summary")
 
     def run(self, args: argparse.Namespace) -> int:
-        problem = build_problem(args)
-        shortfalls = diagnose(problem)
-        if shortfalls:
-            raise InfeasibleError(infeasibility_message(problem, shortfalls))
-        result = get_solver(args.solver, **self._options(args, problem)).solve(problem)
-        if result.design is None:
-            raise InfeasibleError(result.message)
-        data = result.to_dict(problem.convention)
-        data["problem"] = {"name": problem.name, "mode": args.mode, "convention": problem.convention,
-                           "budgets": [_budget_dict(b) for b in problem.budgets]}
+        problem, result, data = solve_design(args)
         if args.output:
             atomic_write_json(args.output, data)
         print(json.dumps(data, indent=2) if args.json else summary(problem, result, args))
@@ -143,6 +134,24 @@ class DesignCommand(Command):
                 start = LIKE_PRESETS[name].seed
             return {"children": args.children, "seed": args.seed, "time_limit": args.time_limit, "start": start}
         return {"time_limit": args.time_limit, "gap": args.gap}
+
+
+def solve_design(args: argparse.Namespace) -> tuple[DesignProblem, DesignResult, dict]:
+    """Build the problem the flags describe, solve it, and return it with its result JSON.
+
+    Raises :class:`InfeasibleError` when no design meets the budgets (``deepmad run`` reuses this).
+    """
+    problem = build_problem(args)
+    shortfalls = diagnose(problem)
+    if shortfalls:
+        raise InfeasibleError(infeasibility_message(problem, shortfalls))
+    result = get_solver(args.solver, **DesignCommand._options(args, problem)).solve(problem)
+    if result.design is None:
+        raise InfeasibleError(result.message)
+    data = result.to_dict(problem.convention)
+    data["problem"] = {"name": problem.name, "mode": args.mode, "convention": problem.convention,
+                       "budgets": [_budget_dict(b) for b in problem.budgets]}
+    return problem, result, data
 
 
 def _budget_dict(b: Budget) -> dict:

@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "deepmad.cli.enlarge",
     "deepmad.cli.mathnas",
     "deepmad.cli.design",
+    "deepmad.cli.export",
+    "deepmad.cli.run",
 )
 
 
