@@ -8,9 +8,11 @@ import importlib.util
 import json
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from deepmad.cli.main import build_parser, main
 
@@ -21,6 +23,15 @@ FLAGS = ["--data", "digits", "--space", "resnet", "--params", "100k", "--macs", 
          "--resolution", "16", "--time-limit", "5", "--gap", "0.05", "--epochs", "2",
          "--batch-size", "32", "--lr", "0.2", "--train-subset", "256",
          "--device", "cpu", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread: tiny convs are faster so, and the CI's two cores are shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _run(out: Path, *extra: str) -> int:
