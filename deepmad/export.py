@@ -99,9 +99,12 @@ class ExportResult:
         lines = []
         if self.fallback:
             lines.append(f"dynamo exporter failed ({self.fallback}); fell back to the TorchScript-based one")
-        opset = f", opset {self.opset}" if self.opset is not None else ""
-        lines.append(f"{self.format}: {self.method}{opset}; input {INPUT_NAME!r} {shape} "
-                     f"({'dynamic' if self.batch is None else 'fixed'} batch), output {OUTPUT_NAME!r}")
+        batch = "dynamic" if self.batch is None else "fixed"
+        if self.format == "onnx":
+            lines.append(f"onnx: {self.method}, opset {self.opset}; input {INPUT_NAME!r} {shape} "
+                         f"({batch} batch), output {OUTPUT_NAME!r}")
+        else:
+            lines.append(f"torchscript: {self.method}; input {shape} ({batch} batch)")
         lines.extend(self.notes)
         lines.append(f"wrote {self.path} ({self.size_bytes / 1e6:.1f} MB) in {self.seconds:.1f} s")
         return "\n".join(lines)
@@ -268,23 +271,38 @@ def export_onnx(loaded: LoadedModel, path: str | os.PathLike[str], batch: int | 
     x, t0, fallback = _example(loaded.spec, batch), time.perf_counter(), None
     with _quiet():
         if exporter == "torchscript":
-            data, method = _onnx_torchscript(loaded.model, x, batch, opset), _TS_METHOD
+            proto, method = _checked(_onnx_torchscript(loaded.model, x, batch, opset), opset), _TS_METHOD
         else:
             try:
-                data, method = _onnx_dynamo(loaded.model, x, batch, opset), _DYNAMO_METHOD
+                proto, method = _checked(_onnx_dynamo(loaded.model, x, batch, opset), opset), _DYNAMO_METHOD
             except Exception as exc:  # any exporter failure: fall back, and say why
                 if exporter == "dynamo":
                     raise DeepmadError(f"the dynamo ONNX exporter failed: {_first_line(exc)}") from None
                 fallback = _first_line(exc)
-                data, method = _onnx_torchscript(loaded.model, x, batch, opset), _TS_METHOD
-    proto = onnx.load_from_string(data)
-    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
-    if written != opset:
-        raise DeepmadError(f"--opset {opset} could not be produced (the exporter wrote opset {written}); "
-                           f"use --opset 18 or higher")
+                proto, method = _checked(_onnx_torchscript(loaded.model, x, batch, opset), opset), _TS_METHOD
+    written = _opset_of(proto)
     onnx.helper.set_model_props(proto, loaded.metadata())
     out = atomic_write_bytes(path, proto.SerializeToString())
     return _result(loaded, out, "onnx", method, written, batch, t0, fallback)
+
+
+def _opset_of(proto: Any) -> int | None:
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def _checked(data: bytes, opset: int) -> Any:
+    """The ModelProto of ``data``; an error when it is not at ``opset``.
+
+    Below 18 the dynamo exporter writes 18 and converts down, and keeps 18 when the conversion
+    fails (e.g. ReduceMean's axes, an input at 18 and an attribute before), so this is checked.
+    """
+    import onnx
+
+    proto = onnx.load_from_string(data)
+    if _opset_of(proto) != opset:
+        raise DeepmadError(f"--opset {opset} could not be produced (the exporter wrote opset "
+                           f"{_opset_of(proto)})")
+    return proto
 
 
 _DYNAMO_METHOD = "torch.onnx.export(dynamo=True) (torch.export-based)"
