@@ -40,9 +40,7 @@ def draw_design_png(out: Path, design: dict[str, Any], spec: NetworkSpec) -> str
 
     constraints = [ConstraintValue(c["name"], c["sense"], c["value"], c["limit"], c["slack"])
                    for c in design.get("constraints", [])]
-    solver = design["solver"]
-    title = (f"objective {design['objective']:.3f}; {solver['status']}, gap "
-             f"{_gap(solver['gap'])}")
+    title = f"objective {design['objective']:.3f}; certified gap {_gap(design['solver']['gap'])}"
     draw_design(out / "design.png", spec, name=spec.name or "design", constraints=constraints,
                 title=title)
     return "![design report](design.png)"
@@ -50,6 +48,14 @@ def draw_design_png(out: Path, design: dict[str, Any], spec: NetworkSpec) -> str
 
 def _gap(gap: float | None) -> str:
     return "n/a (no bound)" if gap is None else f"{100 * gap:.3f} %"
+
+
+def _status(solver: dict[str, Any]) -> str:
+    """Status and certified gap; 'optimal' is qualified unless the gap is zero."""
+    gap = solver["gap"]
+    if solver["status"] == "optimal" and gap:
+        return f"certified gap {_gap(gap)} (status 'optimal' = within the --gap tolerance)"
+    return f"status {solver['status']}, certified gap {_gap(gap)}"
 
 
 def _stage_table(spec: NetworkSpec) -> list[str]:
@@ -73,8 +79,7 @@ def _figures(design: dict[str, Any], trained: NetworkSpec, record: dict[str, Any
     rows = ["| figure | value |", "| --- | --- |",
             f"| DeepMAD objective (entropy - penalty) | {design['objective']:.3f} "
             f"= {design['entropy']:.3f} - {design['penalty']:.3f} |",
-            f"| solver | {solver['name']}: {solver['status']}, certified gap {_gap(solver['gap'])}, "
-            f"{solver['time_s']:.1f} s |",
+            f"| solver | {solver['name']}, {solver['time_s']:.1f} s: {_status(solver)} |",
             f"| design costs ({c['convention']}, {design['spec']['resolution']} px, "
             f"{design['spec']['head']['num_classes']} classes) | params {_n(c['params'])}, "
             f"MACs {_n(c['macs'])}, activations {_n(c['activations'])}, layers {c['layers']}, "
