@@ -33,7 +33,7 @@ from typing import Any
 from deepmad.cli.base import Command
 from deepmad.cli.design import DesignCommand
 from deepmad.cli.train import add_train_arguments
-from deepmad.errors import DeepmadError
+from deepmad.errors import DeepmadError, InfeasibleError
 from deepmad.train.config import RESUME_MUTABLE_FIELDS
 from deepmad.utils.io import atomic_write_json
 
@@ -161,6 +161,7 @@ def _validate(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any, argpa
     from deepmad.cli.train import config_from_args
     from deepmad.export import require_packages
     from deepmad.solvers import diagnose, infeasibility_message
+    from deepmad.train.data import load_dataset
 
     if not args.data:
         raise DeepmadError("--data is required: digits | fashion-mnist | mnist | cifar10[:DIR] | "
@@ -172,8 +173,6 @@ def _validate(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any, argpa
     require_packages("onnxruntime")
     out = Path(args.out)
     config = config_from_args(argparse.Namespace(**{**vars(args), "model": str((out / "design.json").resolve())}))
-    from deepmad.train.data import load_dataset
-
     print(f"checking: data {args.data} ...", flush=True)
     dataset = load_dataset(args.data, args.data_dir, size=args.resolution,
                            train_subset=args.train_subset, val_subset=args.val_subset)
@@ -184,8 +183,6 @@ def _validate(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any, argpa
         problem = build_problem(ns)
         shortfalls = diagnose(problem)
         if shortfalls:
-            from deepmad.errors import InfeasibleError
-
             raise InfeasibleError(infeasibility_message(problem, shortfalls))
     return record, config, dataset, ns
 
