@@ -45,7 +45,7 @@ from deepmad.spec import get_preset, load_spec
 from deepmad.spec.presets import DISPLAY_NAMES
 from deepmad.utils.io import atomic_write_json
 
-__all__ = ["COMMANDS", "DesignCommand", "ScoreCommand", "build_problem"]
+__all__ = ["COMMANDS", "DesignCommand", "ScoreCommand", "build_problem", "solve_design", "summary"]
 
 _COUNT_FLAGS = ("params", "macs", "flops", "activations")
 
@@ -130,21 +130,7 @@ class DesignCommand(Command):
     def run(self, args: argparse.Namespace) -> int:
         if args.sweep is not None:
             return run_sweep(args, build_problem, self._options)
-        problem = build_problem(args)
-        shortfalls = diagnose(problem)
-        if shortfalls:
-            note = head_note(args, problem)
-            raise InfeasibleError(infeasibility_message(problem, shortfalls) + (f"; {note}" if note else ""))
-        result = get_solver(args.solver, **self._options(args, problem)).solve(problem)
-        if result.design is None and result.status == "interrupted":  # Ctrl-C before any design
-            print(f"deepmad design: interrupted before a feasible design was found ({result.message})",
-                  file=sys.stderr)
-            return 130
-        if result.design is None:
-            raise InfeasibleError(result.message)
-        data = result.to_dict(problem.convention)
-        data["problem"] = {"name": problem.name, "mode": args.mode, "convention": problem.convention,
-                           "budgets": [_budget_dict(b) for b in problem.budgets]}
+        problem, result, data = solve_design(args)
         if args.output:
             atomic_write_json(args.output, data)
         if args.plot:
@@ -162,7 +148,7 @@ class DesignCommand(Command):
             if name and problem.space.resolutions == (LIKE_PRESETS[name].resolution,):
                 start = LIKE_PRESETS[name].seed
             return {"children": args.children, "seed": args.seed, "time_limit": args.time_limit, "start": start}
-        if args.solver == "exact" and not args.quiet:
+        if args.solver == "exact" and not getattr(args, "quiet", False):
             return {"time_limit": args.time_limit, "gap": args.gap, "progress": _progress_line}
         return {"time_limit": args.time_limit, "gap": args.gap}
 
@@ -173,6 +159,29 @@ def _progress_line(p: Progress) -> None:
     inc = f"{p.incumbent:.3f}" if math.isfinite(p.incumbent) else "none"
     print(f"  [{p.elapsed:6.1f} s] incumbent {inc}  bound {p.bound:.3f}  gap {gap}  nodes {p.nodes}  "
           f"bound evaluations {p.evaluations}", file=sys.stderr, flush=True)
+
+
+def solve_design(args: argparse.Namespace) -> tuple[DesignProblem, DesignResult, dict]:
+    """Build the problem the flags describe, solve it, and return it with its result JSON.
+
+    Raises :class:`InfeasibleError` when no design meets the budgets (``deepmad run`` reuses this).
+    """
+    problem = build_problem(args)
+    shortfalls = diagnose(problem)
+    if shortfalls:
+        note = head_note(args, problem)
+        raise InfeasibleError(infeasibility_message(problem, shortfalls) + (f"; {note}" if note else ""))
+    result = get_solver(args.solver, **DesignCommand._options(args, problem)).solve(problem)
+    if result.design is None and result.status == "interrupted":  # Ctrl-C before any design
+        print(f"deepmad design: interrupted before a feasible design was found ({result.message})",
+              file=sys.stderr)
+        raise KeyboardInterrupt
+    if result.design is None:
+        raise InfeasibleError(result.message)
+    data = result.to_dict(problem.convention)
+    data["problem"] = {"name": problem.name, "mode": args.mode, "convention": problem.convention,
+                       "budgets": [_budget_dict(b) for b in problem.budgets]}
+    return problem, result, data
 
 
 def _budget_dict(b: Budget) -> dict:

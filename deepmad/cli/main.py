@@ -27,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "deepmad.cli.design",
     "deepmad.cli.report",
     "deepmad.cli.hardware",
+    "deepmad.cli.export",
+    "deepmad.cli.run",
 )
 
 
