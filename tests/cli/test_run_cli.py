@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepmad.cli.main import build_parser, main
+from deepmad.cli.main import UsageError, build_parser, main
 
 pytest.importorskip("onnxruntime")
 
@@ -123,7 +123,7 @@ def test_resume_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         (["--space", "resnet", "--params", "1M"], "--data is required"),
         (["--data", "digits", "--params", "1M"], "needs --space TEMPLATE"),
         (["--data", "folder:/no/such/dir", "--space", "resnet", "--params", "1M"], "does not exist"),
-        (["--data", "imagenet", "--space", "resnet", "--params", "1M"], "--data 'imagenet' is unknown"),
+        (["--data", "imagenet", "--space", "resnet", "--params", "1M"], "'imagenet' is unknown"),
         (["--data", "digits", "--space", "resnet", "--params", "1k"], "no design meets the budgets"),
         (["--data", "digits", "--space", "resnet", "--params", "1M", "--batch-size", "5000"], "exceeds"),
         (["--data", "digits", "--space", "resnet", "--params", "1M", "--epochs", "0"], "epochs=0 is invalid"),
@@ -153,5 +153,5 @@ def test_run_takes_design_and_train_flags_but_not_design_outputs() -> None:
                               "0.9", "--out", "x", "--resolution", "32"])
     assert (args.params, args.time_limit, args.epochs, args.resolution) == (1e6, 2.0, 1, 32)
     for flag in ("--output", "--json", "--model"):
-        with pytest.raises(SystemExit):
+        with pytest.raises(UsageError, match="unrecognized arguments"):
             parser.parse_args(["run", "--out", "x", flag, "y"])
