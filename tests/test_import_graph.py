@@ -150,3 +150,26 @@ def test_solvers_import_without_pyscipopt_and_scip_says_how_to_install() -> None
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "pip install 'deepmad[scip]'" in proc.stdout and len(proc.stdout.strip().splitlines()) == 1
+
+
+LIBRARY_FILES = sorted(p for p in PACKAGE.rglob("*.py")
+                       if p.parts[len(PACKAGE.parts)] != "cli" and p.name != "__main__.py")
+
+
+@pytest.mark.parametrize("path", LIBRARY_FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_library_modules_never_import_the_cli(path: Path) -> None:
+    """The CLI depends on the library, never the reverse; only ``__main__`` entry points may."""
+    bad = sorted(m for m in imported_modules(path) if m == "deepmad.cli" or m.startswith("deepmad.cli."))
+    assert not bad, f"{path.relative_to(PACKAGE)} imports {bad}"
+
+
+def test_no_module_imports_a_main_entry_point() -> None:
+    users = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+                   if any(m.endswith(".__main__") for m in imported_modules(p)))
+    assert not users, f"entry points imported by {users}"
+
+
+def test_python_m_train_usage_errors_are_one_line() -> None:
+    proc = subprocess.run([sys.executable, "-m", "deepmad.train", "--epochs", "x"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from deepmad import __version__
 from deepmad.cli.base import Command
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "one_line_parser"]
 
 # One module per product area; each defines COMMANDS = [CommandClass, ...].
 COMMAND_MODULES: tuple[str, ...] = (
@@ -42,6 +42,11 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(self.prog, message)
+
+
+def one_line_parser(**kwargs: object) -> argparse.ArgumentParser:
+    """An argparse parser whose usage errors raise :class:`UsageError` (one line, exit 2)."""
+    return _Parser(**kwargs)  # type: ignore[arg-type]
 
 
 def _commands() -> dict[str, Command]:
