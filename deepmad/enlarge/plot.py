@@ -7,13 +7,12 @@ network of the path, one colour per stage. matplotlib is imported only here (Agg
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from deepmad.enlarge.records import EnlargeResult
-from deepmad.utils.io import atomic_write_bytes
+from deepmad.utils.figures import save_png
 
 __all__ = ["plot_allocation"]
 
@@ -60,8 +59,4 @@ def plot_allocation(results: Sequence[EnlargeResult], path: str | os.PathLike[st
     axes[0][-1].legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.0, 1.0))
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    return save_png(fig, path, dpi=120)

@@ -10,7 +10,6 @@ constraint slacks, optionally next to a reference spec.
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from deepmad.cost import count_network
 from deepmad.errors import DeepmadError
 from deepmad.spec.blocks import ResNetStem
 from deepmad.spec.network import NetworkSpec
-from deepmad.utils.io import atomic_write_bytes
+from deepmad.utils.figures import save_png
 
 __all__ = ["StageRow", "stage_table", "draw_design"]
 
@@ -204,8 +203,4 @@ def draw_design(path: str | os.PathLike[str], spec: NetworkSpec, *, name: str = 
         _slack_panel(fig.add_subplot(grid[2, :]), constraints)
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    return save_png(fig, path, dpi=110)

@@ -7,7 +7,6 @@ breaks one of the sweep's other (fixed) budgets.
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from collections.abc import Sequence
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepmad.errors import DeepmadError
-from deepmad.utils.io import atomic_write_bytes
+from deepmad.utils.figures import save_png
 
 __all__ = ["PresetMark", "SweepRow", "preset_marks", "draw_sweep"]
 
@@ -111,8 +110,4 @@ def draw_sweep(path: str | os.PathLike[str], rows: Sequence[SweepRow], quantity:
     ax.legend(fontsize=8, loc="upper left")
     if title:
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    return save_png(fig, path, dpi=110)

@@ -6,13 +6,13 @@ touched; the PNG is written atomically.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from deepmad.errors import DeepmadError
+from deepmad.utils.figures import figure_png
 from deepmad.utils.io import atomic_write_bytes, check_output
 
 __all__ = ["read_metrics", "plot_run", "plot_metrics"]
@@ -73,10 +73,7 @@ def plot_metrics(records: list[dict[str, Any]], title: str = "") -> bytes:
         ax.legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def plot_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Path:
