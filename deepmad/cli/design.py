@@ -81,19 +81,19 @@ def build_problem(args: argparse.Namespace) -> DesignProblem:
     """The design problem the flags describe (``--like`` defaults to ``deepmad_r50``), with the
     latency model and budget of ``--calibration`` / ``--latency`` / ``--throughput``."""
     cal, lat_budget = latency_budget(args)
-    return with_latency(_budget_problem(args, lat_budget is not None), cal, lat_budget)
+    return with_latency(_budget_problem(args), cal, lat_budget)
 
 
-def _budget_problem(args: argparse.Namespace, has_latency: bool) -> DesignProblem:
+def _budget_problem(args: argparse.Namespace) -> DesignProblem:
     objective = ScoreConfig(mode=args.mode)
     if args.like and args.space:
         raise DeepmadError("use either --like PRESET or --space TEMPLATE, not both")
     if args.space:
         convention = args.convention or "torch"
         budgets = _flag_budgets(args, convention)
-        if not has_latency and not any(b.quantity != "rho" for b in budgets):
+        if not any(b.quantity != "rho" for b in budgets):  # depth caps come from a cost budget
             raise DeepmadError("--space needs at least one budget (--params, --macs, --flops, "
-                               "--activations, --layers, --latency or --throughput)")
+                               "--activations or --layers)")
         return space_problem(args.space, objective, tuple(budgets), resolution=args.resolution or (224,),
                              **layout_kwargs(args))
     check_like_flags(args)

@@ -122,3 +122,18 @@ def test_a_latency_budget_needs_a_latency_model() -> None:
     d = smallest_design(p.space)
     assert p.evaluate(d).objective == base.evaluate(d).objective
     assert p.evaluate(d).costs.latency_ms == pytest.approx(p.latency_model.predict(p.to_spec(d)).total_ms)
+
+
+def test_design_api_takes_a_latency_model() -> None:
+    from deepmad.solvers import design
+
+    cal = random_calibration(5)
+    free = design(space="resnet", resolution=32, num_classes=10, latency_model=cal, time_limit=3,
+                  budgets=(Budget("params", upper=0.27e6),))
+    limit = 0.8 * free.evaluation.costs.latency_ms
+    r = design(space="resnet", resolution=32, num_classes=10, latency_model=cal, time_limit=3,
+               budgets=(Budget("params", upper=0.27e6), Budget("latency_ms", upper=limit)))
+    assert r.verified and r.evaluation.costs.latency_ms <= limit
+    with pytest.raises(DeepmadError, match="latency model"):
+        design(space="resnet", resolution=32, budgets=(Budget("params", upper=0.27e6),
+                                                       Budget("latency_ms", upper=limit)))
