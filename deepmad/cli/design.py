@@ -22,6 +22,7 @@ from deepmad.cli.design_latency import (
     latency_budget,
     latency_lines,
     measure_design,
+    meet_measured,
     with_latency,
 )
 from deepmad.cli.design_task import (
@@ -146,6 +147,8 @@ class DesignCommand(Command):
             return run_sweep(args, build_problem, self._options)
         problem, result, data = solve_design(args)
         measured = measure_design(problem, result, data) if getattr(args, "measure", False) else None
+        if measured and args.resolve_measured:
+            problem, result, data, measured = meet_measured(args, problem, result, data, measured, solve_design)
         if args.output:
             atomic_write_json(args.output, data)
         if args.plot:
@@ -178,12 +181,14 @@ def _progress_line(p: Progress) -> None:
           f"bound evaluations {p.evaluations}", file=sys.stderr, flush=True)
 
 
-def solve_design(args: argparse.Namespace) -> tuple[DesignProblem, DesignResult, dict]:
-    """Build the problem the flags describe, solve it, and return it with its result JSON.
+def solve_design(args: argparse.Namespace,
+                 problem: DesignProblem | None = None) -> tuple[DesignProblem, DesignResult, dict]:
+    """Build the problem the flags describe (or take ``problem``), solve it, and return it with its
+    result JSON.
 
     Raises :class:`InfeasibleError` when no design meets the budgets (``deepmad run`` reuses this).
     """
-    problem = build_problem(args)
+    problem = build_problem(args) if problem is None else problem
     shortfalls = diagnose(problem)
     if shortfalls:
         note = head_note(args, problem)

@@ -20,7 +20,8 @@ from typing import Any
 from deepmad.errors import DeepmadError
 from deepmad.solvers import Budget, DesignProblem, DesignResult
 
-__all__ = ["add_latency_arguments", "latency_budget", "latency_lines", "measure_design", "parse_duration"]
+__all__ = ["add_latency_arguments", "latency_budget", "latency_lines", "measure_design", "meet_measured",
+           "parse_duration", "with_latency"]
 
 _UNITS = {"ms": 1.0, "s": 1000.0}
 
@@ -44,6 +45,12 @@ def _positive(text: str) -> float:
     return v
 
 
+def _rounds(text: str) -> int:
+    if not text.isdigit() or int(text) > 10:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a re-solve count; expected an integer 0..10")
+    return int(text)
+
+
 def add_latency_arguments(parser: Any) -> None:
     """The flags of a latency budget (``deepmad design``; ``deepmad run`` forwards them)."""
     g = parser.add_argument_group("device latency (a calibration from deepmad calibrate)")
@@ -55,6 +62,9 @@ def add_latency_arguments(parser: Any) -> None:
     g.add_argument("--calibration", metavar="CAL.json", help="the latency model (deepmad calibrate)")
     g.add_argument("--measure", action="store_true",
                    help="time the design on this device and print predicted vs measured")
+    g.add_argument("--resolve-measured", type=_rounds, default=0, metavar="N",
+                   help="with --measure and a latency budget: while the measured time exceeds the budget, "
+                        "re-solve at a model budget scaled by budget / measured, at most N times (default 0)")
 
 
 def latency_budget(args: argparse.Namespace) -> tuple[Any, Budget | None]:
@@ -63,6 +73,9 @@ def latency_budget(args: argparse.Namespace) -> tuple[Any, Budget | None]:
     path = getattr(args, "calibration", None)
     if lat is not None and thr is not None:
         raise DeepmadError("use either --latency or --throughput, not both")
+    if getattr(args, "resolve_measured", 0) and not (getattr(args, "measure", False)
+                                                      and (lat is not None or thr is not None)):
+        raise DeepmadError("--resolve-measured needs --measure and a latency budget (--latency or --throughput)")
     if path is None:
         if lat is not None or thr is not None or getattr(args, "measure", False):
             flag = "--latency" if lat is not None else "--throughput" if thr is not None else "--measure"
@@ -124,9 +137,10 @@ def latency_lines(problem: DesignProblem, result: DesignResult) -> list[str]:
                   f"clock {cal.fingerprint.get('clock', '?')}), not to measured time"]
 
 
-def measure_design(problem: DesignProblem, result: DesignResult, data: dict) -> str:
+def measure_design(problem: DesignProblem, result: DesignResult, data: dict, budget: float | None = None) -> str:
     """Time the design on this device (:class:`deepmad.hardware.measure.Timer`), record
-    predicted vs measured in ``data["latency"]`` and return the line to print."""
+    predicted vs measured in ``data["latency"]`` and return the line to print; ``budget``: the
+    measured-time target (default the problem's latency budget)."""
     from deepmad.hardware.measure import Timer
 
     cal = problem.latency_model
@@ -138,7 +152,8 @@ def measure_design(problem: DesignProblem, result: DesignResult, data: dict) -> 
             raise DeepmadError("--measure: the calibration is for cuda but torch sees no CUDA GPU here")
     pred = result.evaluation.costs.latency_ms
     m = Timer(settings).time(result.spec)
-    budget = next((b.upper for b in problem.budgets if b.quantity == "latency_ms"), None)
+    if budget is None:
+        budget = next((b.upper for b in problem.budgets if b.quantity == "latency_ms"), None)
     rec = {"predicted_ms": pred, "measured_ms": m.median_ms, "measured_spread": m.spread,
            "error_pct": 100.0 * (pred - m.median_ms) / m.median_ms, "clock": settings.clock,
            "budget_ms": budget}
@@ -148,3 +163,30 @@ def measure_design(problem: DesignProblem, result: DesignResult, data: dict) -> 
     if budget is not None:
         line += f"; measured / budget {m.median_ms / budget:.3f}"
     return line
+
+
+def meet_measured(args: argparse.Namespace, problem: DesignProblem, result: DesignResult, data: dict,
+                  line: str, solve: Any) -> tuple[DesignProblem, DesignResult, dict, str]:
+    """Re-solve while the measured time exceeds the budget (``--resolve-measured N``).
+
+    The model's error on a design is assumed to hold near it: each round scales the model budget
+    by ``budget / measured`` and solves again, at most N times; the last design is returned with
+    every round in ``data["latency"]["rounds"]``. Measurements are noisy: a round may not help.
+    """
+    target = next(b.upper for b in problem.budgets if b.quantity == "latency_ms")
+    rounds = [{"model_budget_ms": target, **{k: data["latency"][k] for k in ("predicted_ms", "measured_ms")}}]
+    lines, limit = [line], target
+    for _ in range(args.resolve_measured):
+        measured = data["latency"]["measured_ms"]
+        if measured <= target:
+            break
+        limit *= target / measured
+        lines.append(f"  measured {measured:.3f} ms > budget {target:.3f} ms: re-solving at a model budget "
+                     f"of {limit:.3f} ms")
+        problem, result, data = solve(args, with_latency(problem, problem.latency_model,
+                                                         Budget("latency_ms", upper=limit)))
+        lines.append(measure_design(problem, result, data, budget=target))
+        rounds.append({"model_budget_ms": limit, **{k: data["latency"][k] for k in ("predicted_ms", "measured_ms")}})
+    data["latency"]["rounds"] = rounds
+    return problem, result, data, "\n".join(lines)
+

@@ -120,3 +120,29 @@ def test_measure_prints_predicted_vs_measured(capsys: pytest.CaptureFixture[str]
     assert data["latency"]["measured_ms"] == 4.0 and data["latency"]["budget_ms"] == 1000.0
     assert data["latency"]["predicted_ms"] == pytest.approx(data["costs"]["latency_ms"])
     assert "measured here: 4.000 ms" in text and "measured / budget 0.004" in text
+
+
+def test_resolve_measured_tightens_the_model_budget(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    cal = _cal(tmp_path / "cal.json")
+    free, _ = _design(capsys, [*SPACE, "--calibration", str(cal)], tmp_path / "free.json")
+    budget = 0.9 * free["costs"]["latency_ms"]
+    times = iter([1.25 * budget, 0.95 * budget])  # the model under-predicts the first design by 25 %
+
+    class StubTimer:
+        def __init__(self, settings: TimingSettings) -> None:
+            pass
+
+        def time(self, spec) -> Measurement:
+            return Measurement(next(times), 0.01, 10, 0, "thread-cpu")
+
+    monkeypatch.setattr(measure, "Timer", StubTimer)
+    data, text = _design(capsys, [*SPACE, "--latency", f"{budget}ms", "--calibration", str(cal), "--measure",
+                                  "--resolve-measured", "3"], tmp_path / "r.json")
+    rounds = data["latency"]["rounds"]
+    assert [r["model_budget_ms"] for r in rounds] == pytest.approx([budget, budget / 1.25])
+    assert data["costs"]["latency_ms"] <= budget / 1.25 * (1 + 1e-12)
+    assert data["latency"]["measured_ms"] == pytest.approx(0.95 * budget) and data["latency"]["budget_ms"] == budget
+    assert "re-solving at a model budget" in text
+    assert "--resolve-measured needs --measure" in _error(
+        capsys, [*SPACE, "--latency", "5ms", "--calibration", str(cal), "--resolve-measured", "1"])
