@@ -17,6 +17,14 @@ import sys
 from dataclasses import replace
 
 from deepmad.cli.base import Command, number, output_file, parse_count
+from deepmad.cli.design_latency import (
+    add_latency_arguments,
+    latency_budget,
+    latency_lines,
+    measure_design,
+    meet_measured,
+    with_latency,
+)
 from deepmad.cli.design_task import (
     add_task_arguments,
     check_like_flags,
@@ -71,14 +79,20 @@ def _flag_budgets(args: argparse.Namespace, convention: str) -> list[Budget]:
 
 
 def build_problem(args: argparse.Namespace) -> DesignProblem:
-    """The design problem the flags describe (``--like`` defaults to ``deepmad_r50``)."""
+    """The design problem the flags describe (``--like`` defaults to ``deepmad_r50``), with the
+    latency model and budget of ``--calibration`` / ``--latency`` / ``--throughput``."""
+    cal, lat_budget = latency_budget(args)
+    return with_latency(_budget_problem(args), cal, lat_budget)
+
+
+def _budget_problem(args: argparse.Namespace) -> DesignProblem:
     objective = ScoreConfig(mode=args.mode)
     if args.like and args.space:
         raise DeepmadError("use either --like PRESET or --space TEMPLATE, not both")
     if args.space:
         convention = args.convention or "torch"
         budgets = _flag_budgets(args, convention)
-        if not any(b.quantity != "rho" for b in budgets):
+        if not any(b.quantity != "rho" for b in budgets):  # depth caps come from a cost budget
             raise DeepmadError("--space needs at least one budget (--params, --macs, --flops, "
                                "--activations or --layers)")
         return space_problem(args.space, objective, tuple(budgets), resolution=args.resolution or (224,),
@@ -126,16 +140,22 @@ class DesignCommand(Command):
         parser.add_argument("--quiet", action="store_true",
                             help="no progress lines on stderr (exact solver: one every 5 s on long solves)")
         add_task_arguments(parser)
+        add_latency_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         if args.sweep is not None:
             return run_sweep(args, build_problem, self._options)
         problem, result, data = solve_design(args)
+        measured = measure_design(problem, result, data) if getattr(args, "measure", False) else None
+        if measured and args.resolve_measured:
+            problem, result, data, measured = meet_measured(args, problem, result, data, measured, solve_design)
         if args.output:
             atomic_write_json(args.output, data)
         if args.plot:
             plot_design(args.plot, problem, result)
         print(json.dumps(data, indent=2) if args.json else summary(problem, result, args))
+        if measured and not args.json:
+            print(measured)
         if result.status == "interrupted":  # Ctrl-C: the best design so far is printed and written
             return 130
         return 0 if result.verified else 1
@@ -161,12 +181,14 @@ def _progress_line(p: Progress) -> None:
           f"bound evaluations {p.evaluations}", file=sys.stderr, flush=True)
 
 
-def solve_design(args: argparse.Namespace) -> tuple[DesignProblem, DesignResult, dict]:
-    """Build the problem the flags describe, solve it, and return it with its result JSON.
+def solve_design(args: argparse.Namespace,
+                 problem: DesignProblem | None = None) -> tuple[DesignProblem, DesignResult, dict]:
+    """Build the problem the flags describe (or take ``problem``), solve it, and return it with its
+    result JSON.
 
     Raises :class:`InfeasibleError` when no design meets the budgets (``deepmad run`` reuses this).
     """
-    problem = build_problem(args)
+    problem = build_problem(args) if problem is None else problem
     shortfalls = diagnose(problem)
     if shortfalls:
         note = head_note(args, problem)
@@ -181,6 +203,10 @@ def solve_design(args: argparse.Namespace) -> tuple[DesignProblem, DesignResult,
     data = result.to_dict(problem.convention)
     data["problem"] = {"name": problem.name, "mode": args.mode, "convention": problem.convention,
                        "budgets": [_budget_dict(b) for b in problem.budgets]}
+    if (cal := problem.latency_model) is not None:
+        data["latency"] = {"calibration": str(args.calibration), "mode": cal.mode, "batch": cal.batch,
+                           "clock": cal.fingerprint.get("clock"), "predicted_ms": result.evaluation.costs.latency_ms,
+                           "certificate": "with respect to the latency model, not measured time"}
     return problem, result, data
 
 
@@ -216,6 +242,7 @@ def summary(problem: DesignProblem, result: DesignResult, args: argparse.Namespa
     lines += ["", f"  objective {ev.objective:.3f} = entropy {ev.entropy:.3f} - penalty {ev.penalty:.3f}; rho {ev.rho:.4f}",
               f"  params {_fmt(c.get('params', conv))}  MACs {_fmt(c.get('macs', conv))}  FLOPs {_fmt(c.get('flops', conv))}"
               f"  activations {_fmt(c.activations)}  layers {c.layers}"]
+    lines += latency_lines(problem, result)
     if note := head_note(args, problem, result):
         lines.append(f"  {note}")
     lines += ["", "  constraints (slack <= 0 is met):"]

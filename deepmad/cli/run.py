@@ -42,7 +42,8 @@ __all__ = ["COMMANDS", "RunCommand", "STEPS", "add_run_arguments"]
 STEPS = ("design", "train", "evaluate", "export", "report")
 RUN_FORMAT = "deepmad-run"
 # Flags of `deepmad design` that make no sense inside a run (its outputs are fixed files).
-_DESIGN_ONLY = frozenset({"--output", "--json", "--plot", "--sweep", "--compare"})
+_DESIGN_ONLY = frozenset({"--output", "--json", "--plot", "--sweep", "--compare", "--measure",
+                          "--resolve-measured"})
 # Flags both commands declare, with one meaning for the run (the training one is kept).
 _SHARED = frozenset({"--resolution", "--seed", "--num-classes", "--in-channels", "--device"})
 _MUTABLE = RESUME_MUTABLE_FIELDS | {"stop_after", "command"}

@@ -18,9 +18,16 @@ Per conv-like layer of class C with input side ``ri``, output side ``ro`` and ba
 * ``C.macs<=S`` = ``C.macs`` * [ro <= S] for S in :data:`SIDES` (side buckets, cumulative: the
   per-MAC cost at side ro is ``w_macs + sum_{S >= ro} w_S``, so small feature maps may cost more
   per MAC, as they do on CPUs)
-* ``C.narrow``  = B ro^2 k^2 min(c_in, T) min(c_out, T) / g for dense and 1x1 classes, and
-  B ro^2 k^2 min(b, T) for depthwise (T = :data:`NARROW`): an extra per-MAC cost of narrow
-  layers that fades out above T channels (a width "bucket" written as a hinge).
+* ``C.pix``     = B ro^2 k^2                          (a cost per output pixel and kernel tap,
+  whatever the widths: loop and im2col overhead, which dominates narrow layers; it gives a
+  narrow layer a higher cost per MAC than a wide one of the same shape)
+
+Every feature is a polynomial in the layer's channel counts (sides, kernels and classes are
+fixed per stage), so the design solvers carry the model exactly: the exact solver's bound fits
+each stage's cost as a polynomial of degree <= 2 in the bottleneck, bilinear in (c_in, c)
+(:mod:`deepmad.solvers.terms`, ``docs/hardware.md``). An earlier version used a hinge
+``min(c_in, 32) min(c_out, 32)`` here; ``C.pix`` equals it up to the constant 1024 for every
+layer with both widths >= 32 and fitted held-out networks as well (docs/benchmarks.md).
 
 A class carries only the features listed in :data:`CLASS_FEATURES` (a feature that is a fixed
 multiple of another at a fixed batch is left out: the fit could not tell them apart).
@@ -30,26 +37,28 @@ global average pool), ``block.count`` (module-call overhead per block) and ``con
 
 Why the prediction is monotone in every width, bottleneck and depth (by construction):
 each per-layer feature is a product of non-negative, non-decreasing functions of the channel
-counts (``c``, ``min(c, T)``; a depthwise conv has ``c_in = c_out = g = b``, so its
-``c_out c_in / g = b``; the ``narrow`` hinge of depthwise uses ``min(b, T)``, not
-``min(b, T)^2 / b``, which would fall). Sides, kernels and op classes do not change with a
+counts (``c``, or none for ``pix``; a depthwise conv has ``c_in = c_out = g = b``, so its
+``c_out c_in / g = b``). Sides, kernels and op classes do not change with a
 width, so a wider stage only raises features of the same layers; a deeper stage only adds
 layers with non-negative features; the SE width ``se_channels(b)`` is non-decreasing in b.
 With ``w >= 0`` the sum is non-decreasing. Width buckets are never written as
 "coefficient a below T, coefficient a' above": a coefficient that jumps at T could make a
-wider layer cheaper. The hinge ``min(c, T)`` has the same effect (extra cost per MAC for
-narrow layers) with a non-decreasing feature. The one exception is the architecture itself:
+wider layer cheaper. ``pix`` has the same effect (extra cost per MAC for narrow layers) with
+a feature constant in the widths. The one exception is the architecture itself:
 a block whose shortcut projection disappears when ``c_in == c`` loses a layer (its MACs drop
 too), which no cost model that charges the projection can hide; a solver must treat that
 structural case as it treats the MACs. Side buckets may jump: sides are fixed by the layout, not by widths.
 
-Every function here uses only ``+``, ``*``, ``/`` and comparisons, so it evaluates Python
-numbers and numpy arrays alike (the solvers' per-cell arrays).
+Every function here uses only ``+``, ``*`` and ``/`` on the channel counts (comparisons only
+on sides), so it evaluates Python numbers, numpy arrays (the solvers' per-cell arrays) and
+solver expressions alike.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from deepmad.cost import count_network
@@ -59,20 +68,18 @@ from deepmad.spec.network import NetworkSpec, conv_out_size
 
 __all__ = [
     "CONV_CLASSES",
+    "LatencyTerms",
     "FEATURE_NAMES",
-    "NARROW",
     "SIDES",
     "conv_class",
     "conv_terms",
     "elementwise_terms",
-    "hinge_min",
     "network_features",
     "segment_features",
 ]
 
 CONV_CLASSES = ("stem", "dense3", "dense5", "pw", "dw3", "dw5", "se", "linear")
 SIDES = (7, 14, 28)  # side buckets (output side <= S)
-NARROW = 32  # channel count below which the narrow-layer hinge applies
 _FULL = ("macs", "in", "out", "weights", "count")
 # Per class, the features it carries. Left out where a feature is a fixed multiple of another
 # (the fit could not tell them apart): depthwise out = macs / k^2; SE at side 1 has
@@ -98,16 +105,11 @@ def _names() -> tuple[str, ...]:
         out += [f"{c}.{f}" for f in CLASS_FEATURES[c]]
         if c in _BUCKETED:
             out += [f"{c}.macs<={s}" for s in SIDES]
-            out.append(f"{c}.narrow")
+            out.append(f"{c}.pix")
     return (*out, *_ELEMENTWISE)
 
 
 FEATURE_NAMES: tuple[str, ...] = _names()
-
-
-def hinge_min(x: Any, t: float) -> Any:
-    """``min(x, t)`` written with a comparison only (numbers and numpy arrays)."""
-    return x - (x > t) * (x - t)
 
 
 def conv_class(rec: LayerRecord) -> str:
@@ -134,7 +136,9 @@ def conv_terms(
     ``groups`` is the conv's group count (``b`` for depthwise, 1 otherwise; pass ``cin`` for a
     depthwise layer given as arrays). Returns ``{feature name: value}``; absent names are 0.
     """
-    per_out = cout * (cin / groups) * k * k  # weights
+    # weights; a depthwise conv has c_in = groups (written without the division: b / b is 0 / 0
+    # at b = 0, where the solvers read polynomial coefficients off)
+    per_out = cout * k * k if cls in ("dw3", "dw5") else cout * (cin / groups) * k * k
     pix = batch * out_side * out_side
     macs = pix * per_out
     every = {
@@ -148,12 +152,7 @@ def conv_terms(
     if cls in _BUCKETED:
         for s in SIDES:
             terms[f"{cls}.macs<={s}"] = macs * (out_side <= s)
-        if cls in ("dw3", "dw5"):
-            terms[f"{cls}.narrow"] = pix * k * k * hinge_min(cout, NARROW)
-        else:
-            terms[f"{cls}.narrow"] = (
-                pix * k * k * hinge_min(cin, NARROW) * hinge_min(cout, NARROW) / groups
-            )
+        terms[f"{cls}.pix"] = pix * k * k
     return terms
 
 
@@ -233,3 +232,59 @@ def network_features(spec: NetworkSpec, batch: int = 1) -> dict[str, float]:
     for terms in segment_features(spec, batch).values():
         _add(total, terms)
     return total
+
+
+@dataclass(frozen=True)
+class LatencyTerms:
+    """A calibration's coefficients (ms per feature unit) and batch, hashable (solver caches).
+
+    Build it with :meth:`of` from a :class:`deepmad.hardware.Calibration`; every method takes
+    numbers, numpy arrays or (with a numeric kernel) solver expressions.
+    """
+
+    weights: tuple[tuple[str, float], ...]
+    batch: int = 1
+
+    @classmethod
+    def of(cls, calibration: Any) -> LatencyTerms:
+        """From a :class:`deepmad.hardware.Calibration` (its non-zero coefficients)."""
+        return cls(tuple(sorted((k, float(v)) for k, v in calibration.coefficients.items() if v)),
+                   int(calibration.batch))
+
+    @functools.cached_property
+    def _w(self) -> dict[str, float]:
+        return dict(self.weights)
+
+    def price(self, features: dict[str, Any]) -> Any:
+        """``sum_j w_j features[j]`` (ms)."""
+        total: Any = 0.0
+        for name, value in features.items():
+            w = self._w.get(name, 0.0)
+            if w:
+                total = total + w * value
+        return total
+
+    def conv(self, cls: str, cin: Any, cout: Any, k: Any, groups: Any, ri: Any, ro: Any) -> Any:
+        """ms of one conv-like layer of op class ``cls`` (:func:`deepmad.hardware.features.conv_class`)."""
+        return self.price(conv_terms(cls, cin, cout, k, groups, ri, ro, self.batch))
+
+    def kxk(self, depthwise: bool, cin: Any, cout: Any, k: Any, ri: Any, ro: Any) -> Any:
+        """ms of a k x k conv whose class follows k as in :func:`conv_class` (dense: ``pw`` at
+        k = 1, ``dense3`` at k <= 3, else ``dense5``; depthwise: ``dw3`` / ``dw5``); k a number
+        or a numpy array."""
+        a, b, g = ("dw3", "dw5", cout) if depthwise else ("dense3", "dense5", 1)
+        if isinstance(k, (int, float)):
+            cls = "pw" if k == 1 and not depthwise else (a if k <= 3 else b)
+            return self.conv(cls, cin, cout, k, g, ri, ro)
+        small = (k <= 3) * 1.0
+        one = 0.0 if depthwise else (k == 1) * 1.0
+        out = (small - one) * self.conv(a, cin, cout, k, g, ri, ro) + (1 - small) * self.conv(b, cin, cout, k, g, ri, ro)
+        return out + one * self.conv("pw", cin, cout, k, g, ri, ro) if not depthwise else out
+
+    def elem(self, name: str, channels: Any, side: Any) -> Any:
+        """ms of one elementwise feature (``block.out``, ``se.elems``, ``pool.elems``)."""
+        return self.price(elementwise_terms(name, channels, side, self.batch))
+
+    def const(self) -> float:
+        """The per-network constant (ms)."""
+        return self._w.get("const", 0.0)

@@ -85,7 +85,7 @@ def design(like: str | None = None, mode: str = "paper", solver: str = "exact",
            budgets: tuple[Budget, ...] | None = None, *, space: str | None = None,
            resolution: int | tuple[int, ...] | None = None, strides: tuple[int, ...] | None = None,
            min_final_side: int | None = None, in_channels: int | None = None,
-           num_classes: int | None = None, **options: Any) -> DesignResult:
+           num_classes: int | None = None, latency_model: Any = None, **options: Any) -> DesignResult:
     """Design a network: the layout and budgets of reference config ``like``, or template ``space``.
 
     Exactly one of ``like`` and ``space`` must be given. ``like`` keeps the reference's layout
@@ -103,6 +103,8 @@ def design(like: str | None = None, mode: str = "paper", solver: str = "exact",
         min_final_side: ``space`` only: smallest final feature-map side (default 4).
         in_channels: ``space`` only: image channels (default 3).
         num_classes: ``space`` only: classifier outputs (default 1000).
+        latency_model: a :class:`deepmad.hardware.Calibration` pricing ``Budget("latency_ms", ...)``
+            (needed by such a budget; the certificate is then with respect to this model).
         **options: solver options (e.g. ``time_limit``, ``gap``, ``seed``).
 
     Example::
@@ -120,6 +122,8 @@ def design(like: str | None = None, mode: str = "paper", solver: str = "exact",
                            f"or space=TEMPLATE ({', '.join(TEMPLATES)}); got "
                            f"{'both' if like is not None else 'neither'}")
     objective = ScoreConfig(mode=mode)  # type: ignore[arg-type]
+    lat_budgets = tuple(b for b in budgets or () if b.quantity == "latency_ms")
+    budgets = None if budgets is None else tuple(b for b in budgets if b.quantity != "latency_ms")
     if like is not None:
         given = [k for k, v in layout_args.items() if v is not None]
         if given:
@@ -130,11 +134,13 @@ def design(like: str | None = None, mode: str = "paper", solver: str = "exact",
             res = (resolution,) if isinstance(resolution, int) else tuple(resolution)
             problem = replace(problem, space=replace(problem.space, resolutions=res), _cache={})
     else:
-        if not budgets:
+        if not budgets and not lat_budgets:
             raise DeepmadError(f"space={space!r} needs budgets, e.g. (Budget('params', upper=5e6),)")
         problem = space_problem(
-            space, objective, tuple(budgets), resolution=resolution or 224, strides=strides,
+            space, objective, tuple(budgets or ()), resolution=resolution or 224, strides=strides,
             min_final_side=MIN_FINAL_SIDE if min_final_side is None else min_final_side,
             in_channels=3 if in_channels is None else in_channels,
             num_classes=1000 if num_classes is None else num_classes)
+    if latency_model is not None or lat_budgets:
+        problem = replace(problem, budgets=problem.budgets + lat_budgets, latency_model=latency_model, _cache={})
     return get_solver(solver, **options).solve(problem)

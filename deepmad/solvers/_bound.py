@@ -149,6 +149,7 @@ class Context:
         x0, y0 = terms.stem_parts(space.in_channels, space.stem_kernel, math.log)
         self.T0 = terms.unit_entropy(x0, y0, self.f, self.a1, self.a2)
         self.LW0 = terms.log_width(x0, y0)
+        self.lat = problem.latency_terms  # the latency model's prices (None: latency is 0)
         self.coef_cache: dict = {}  # deepmad.solvers._dp.cost_coefficients per (stage, depths, kernels)
         self._constraints(problem)
 
@@ -166,7 +167,7 @@ class Context:
                 continue
             if b.quantity == "resolution":
                 continue
-            w, hp, hm, hc = terms.quantity_row(b.quantity, b.convention, self.nc)
+            w, hp, hm, hc = terms.quantity_row(b.quantity, b.convention, self.nc, self.lat, self.geo.stage_out[-1])
             for sense, lim in (("<=", b.upper), (">=", b.lower)):
                 if lim is None or (sense == ">=" and lim <= 0):
                     continue

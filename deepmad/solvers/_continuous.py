@@ -41,14 +41,14 @@ class _Model:
         c0, st = self.unpack(z)
         geo = ctx.geo
         cost = np.array(terms.conv_bn_costs(sp.in_channels, c0, sp.stem_kernel, sp.stem_stride, geo.stem_out,
-                                            ctx.resolution) + (1.0,))
+                                            ctx.resolution, ctx.lat, "stem", ctx.resolution) + (1.0,))
         parts, layers, chans = [terms.stem_parts(sp.in_channels, sp.stem_kernel, math.log)], [1.0], [c0]
         cin = c0
         for j, (rng, (c, b, depth), k) in enumerate(zip(sp.stages, st, self.kernels)):
             nl = rng.kind.layers_per_block
             se = max(8.0, b / 4 - 4) if rng.kind.se else None  # se(b) on average over the grid
             costs = terms.stage_costs(rng.kind, rng.shortcut, cin, c, b, depth, k, rng.stride,
-                                      geo.stage_in[j], geo.stage_out[j], geo.stage_rf[j], se)
+                                      geo.stage_in[j], geo.stage_out[j], geo.stage_rf[j], se, lat=ctx.lat)
             cost += np.array(costs + (nl * depth,))
             parts.append(terms.stage_parts(rng.kind, depth, math.log(cin), math.log(c), math.log(b), math.log(k)))
             layers.append(nl * depth)
@@ -56,7 +56,7 @@ class _Model:
             cin = c
         if self.final is not None:
             cf = self.final
-            cost += np.array(terms.conv_bn_costs(cin, cf, 1, 1, geo.stage_out[-1], geo.final_rf) + (1.0,))
+            cost += np.array(terms.conv_bn_costs(cin, cf, 1, 1, geo.stage_out[-1], geo.final_rf, ctx.lat) + (1.0,))
             parts.append(terms.final_parts(math.log(cin)))
             layers.append(1.0)
             chans.append(cf)

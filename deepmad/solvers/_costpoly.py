@@ -24,7 +24,7 @@ def dp_stage_costs(ctx: Context, j: int, cp, c, b, depth, k, se0: bool):
     rng, geo = ctx.space.stages[j], ctx.geo
     return terms.stage_costs(rng.kind, rng.shortcut, cp, c, b, depth, k, rng.stride, geo.stage_in[j],
                              geo.stage_out[j], geo.stage_rf[j], 0 if se0 else None,
-                             pool=rng.kind.projection != "none")
+                             pool=rng.kind.projection != "none", lat=ctx.lat)
 
 
 def dw_pool(ctx: Context, j: int, cp_hi):
@@ -42,7 +42,7 @@ _PROBE_INV = np.linalg.inv(np.array([[1.0, a, b, a * b] for a, b in _PROBES]))
 def cost_coefficients(ctx: Context, j: int, ds: np.ndarray, ks: np.ndarray, se: bool) -> np.ndarray:
     """Stage costs as ``sum_p b^p (a0 + a1 c_in + a2 c + a3 c_in c)`` (exact: they are polynomials).
 
-    Returns an array (4 base quantities, 3 powers of b, 4 monomials, K, D), fitted on four probe
+    Returns an array (base quantities, 3 powers of b, 4 monomials, K, D), fitted on four probe
     points and three values of b; cached on ``ctx`` per (stage, depths, kernels).
     """
     key = (j, tuple(np.ravel(ds)), tuple(np.ravel(ks)), se)
@@ -84,13 +84,15 @@ def has_indicator(ctx: Context, j: int) -> bool:
 def proj_costs(ctx: Context, j: int, c):
     """Base costs of the first block's 1x1 projection at c_in = c."""
     rng, geo = ctx.space.stages[j], ctx.geo
-    return terms.conv_bn_costs(c, c, 1, rng.stride, geo.stage_out[j], geo.stage_rf[j])
+    return terms.projection_costs(rng.shortcut, c, c, rng.stride, geo.stage_in[j], geo.stage_out[j],
+                                  geo.stage_rf[j], ctx.lat)
 
 
 def stem_costs(ctx: Context, c0):
     sp = ctx.space
-    return terms.conv_bn_costs(sp.in_channels, c0, sp.stem_kernel, sp.stem_stride, ctx.geo.stem_out, ctx.resolution)
+    return terms.conv_bn_costs(sp.in_channels, c0, sp.stem_kernel, sp.stem_stride, ctx.geo.stem_out, ctx.resolution,
+                               ctx.lat, "stem", ctx.resolution)
 
 
 def final_costs(ctx: Context, cp, cf):
-    return terms.conv_bn_costs(cp, cf, 1, 1, ctx.geo.stage_out[-1], ctx.geo.final_rf)
+    return terms.conv_bn_costs(cp, cf, 1, 1, ctx.geo.stage_out[-1], ctx.geo.final_rf, ctx.lat)

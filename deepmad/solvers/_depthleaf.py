@@ -270,7 +270,7 @@ class _DepthLeaf:
         for t in np.geomspace(max(b_lo, 4 * _SE_SHIFT), max(b_hi, 4 * _SE_SHIFT + 1), 64):
             # tangent of b^2/4 - 7.5 b at t: (t/2 - 7.5) b - t^2/4
             m.row({tau: 1.0, b: -(t / 2 - _SE_SHIFT)}, lo=-t * t / 4)
-        for q, (beta, gamma) in enumerate(terms.se_cost_terms(kind)):
+        for q, (beta, gamma) in enumerate(terms.se_cost_terms(kind, self.ctx.lat)):
             _add(self.cost[q], {tau: d * beta, sig: d * gamma})
 
     def _final(self) -> None:
@@ -304,7 +304,7 @@ class _DepthLeaf:
             scale = max(r.limit, 1.0)
             row = {k: v / scale for k, v in row.items()}
             if r.sense > 0:
-                self.m.row(row, hi=(r.limit + 1.0 - fixed) / scale)
+                self.m.row(row, hi=(r.limit + terms.rounding_slack(r.name, r.limit, 1.0) - fixed) / scale)
             elif fixed < r.limit - 1.0:  # a lower bound on layers only (checked above): constant
                 raise _Infeasible
 

@@ -276,7 +276,7 @@ def _cell_problem(ctx: Context, g: _Geometry, rel: _Relaxation) -> _Cells:
     w = np.broadcast_to(ds * per_unit.b * per_x, shape)
     se_terms = None
     if g.se:
-        se_cost = terms.se_cost_terms(kind)
+        se_cost = terms.se_cost_terms(kind, ctx.lat)
         se_terms = (ds, sum(o * bg[0] for o, bg in zip(om, se_cost)), sum(o * bg[1] for o, bg in zip(om, se_cost)))
     return _Cells(shape, w, base + q0, q1, q2, g.blo, g.bhi, g.cap, g.step, g.extras, se_terms)
 

@@ -31,6 +31,7 @@ from scipy.optimize import LinearConstraint, milp
 from deepmad.solvers.fasteval import log_width_prefixes
 from deepmad.solvers.problem import DesignProblem
 from deepmad.solvers.space import Design
+from deepmad.solvers.terms import rounding_slack
 
 __all__ = ["LeafResult", "solve_pairs"]
 
@@ -113,11 +114,12 @@ def _knapsack(problem: DesignProblem, first: Design, ev0, pairs: list[list[tuple
     cost_m = np.array(cost, float).reshape(n, len(rows0))
     for i, c0 in enumerate(rows0):
         a_rows.append(cost_m[:, i][None])
+        tol = rounding_slack(c0.name, c0.limit, slack)
         if c0.sense == "<=":
             lo.append(-np.inf)
-            hi.append(c0.limit - c0.value + slack)
+            hi.append(c0.limit - c0.value + tol)
         else:
-            lo.append(c0.limit - c0.value - slack)
+            lo.append(c0.limit - c0.value - tol)
             hi.append(np.inf)
     if r0 is not None:
         lw_m = np.array(lws, float).reshape(n, len(lw0))

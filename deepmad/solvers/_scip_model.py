@@ -22,6 +22,7 @@ from deepmad.solvers.terms import LAYERS, se_of
 __all__ = ["ScipModel"]
 
 _POOLED = terms.COST_NAMES.index("macs_tinynas")  # the quantity holding the average-pool term
+_LATENCY = terms.COST_NAMES.index("latency_ms")
 _OBJ_SCALE = 1e4  # the objective variable is in units of 1e4 (DeepMAD objectives are ~1e3..1e5)
 
 
@@ -57,7 +58,7 @@ class ScipModel:
         geo = ctx.geo
         z0, c0, lc0 = self.choice(sp.stem.values(), "stem")
         cost = list(terms.conv_bn_costs(sp.in_channels, c0, sp.stem_kernel, sp.stem_stride, geo.stem_out,
-                                        ctx.resolution))
+                                        ctx.resolution, ctx.lat, "stem", ctx.resolution))
         parts, layers, chans = [terms.stem_parts(sp.in_channels, sp.stem_kernel, math.log)], [1], [lc0]
         self.depth_vars = []
         cin, zin, lcin = c0, z0, lc0
@@ -72,6 +73,11 @@ class ScipModel:
             part = list(terms.stage_costs(kind, rng.shortcut, cin, c, b, depth, k, rng.stride, geo.stage_in[j],
                                           geo.stage_out[j], geo.stage_rf[j], se if kind.se else None,
                                           pool=not no_proj))
+            if ctx.lat is not None:  # the op class follows the kernel: price each kernel's binary
+                part[_LATENCY] = quicksum(zv * terms.stage_costs(
+                    kind, rng.shortcut, cin, c, b, depth, v, rng.stride, geo.stage_in[j], geo.stage_out[j],
+                    geo.stage_rf[j], se if kind.se else None, pool=not no_proj, lat=ctx.lat)[_LATENCY]
+                    for v, zv in zk.items())
             if no_proj and rng.stride == 2:
                 part[_POOLED] = part[_POOLED] + geo.stage_rf[j] ** 2 * quicksum(
                     v * zin[v] * zc[v] for v in zin if v in zc)
@@ -85,7 +91,8 @@ class ScipModel:
         nf = cin
         if sp.final_conv is not None:
             zf, cf, lcf = self.choice(sp.final_conv.values(), "final")
-            cost = [a + x for a, x in zip(cost, terms.conv_bn_costs(cin, cf, 1, 1, geo.stage_out[-1], geo.final_rf))]
+            cost = [a + x for a, x in zip(cost, terms.conv_bn_costs(cin, cf, 1, 1, geo.stage_out[-1], geo.final_rf,
+                                                                    ctx.lat))]
             parts.append(terms.final_parts(lcin))
             layers.append(1)
             chans.append(lcf)

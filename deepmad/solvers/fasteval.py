@@ -66,28 +66,31 @@ def geometry(space: DesignSpace, resolution: int) -> Geometry:
 
 @functools.lru_cache(maxsize=1 << 16)
 def _scalar_stage_costs(kind: str, shortcut: str, cin: int, c: int, b: int, depth: int, k: int, s: int,
-                        ri: int, ro: int, rf: float) -> tuple[float, ...]:
+                        ri: int, ro: int, rf: float, lat: terms.LatencyTerms | None = None) -> tuple[float, ...]:
     """Stage costs of an integer design, remembered: local search scores neighbours that differ
     from the current design in one stage, so the other stages' costs repeat."""
-    return terms.stage_costs(BLOCK_KINDS[kind], shortcut, cin, c, b, depth, k, s, ri, ro, rf)
+    return terms.stage_costs(BLOCK_KINDS[kind], shortcut, cin, c, b, depth, k, s, ri, ro, rf, lat=lat)
 
 
-def network_costs(space: DesignSpace, design: Design, geo: Geometry) -> Costs:
-    """Integer costs of ``design``, equal to ``count_network`` in both conventions."""
+def network_costs(space: DesignSpace, design: Design, geo: Geometry,
+                  lat: terms.LatencyTerms | None = None) -> Costs:
+    """Integer costs of ``design``, equal to ``count_network`` in both conventions; with ``lat``
+    its predicted latency, equal to :meth:`deepmad.hardware.Calibration.predict`."""
     body = terms.conv_bn_costs(space.in_channels, design.stem, space.stem_kernel, space.stem_stride,
-                               geo.stem_out, geo.resolution)
+                               geo.stem_out, geo.resolution, lat, "stem", geo.resolution)
     layers = 1
     cin = design.stem
     for j, (rng, (c, b, depth, k)) in enumerate(zip(space.stages, design.stages)):
         body = tuple(map(add, body, _scalar_stage_costs(rng.block, rng.shortcut, cin, c, b, depth, k, rng.stride,
-                                              geo.stage_in[j], geo.stage_out[j], geo.stage_rf[j])))
+                                              geo.stage_in[j], geo.stage_out[j], geo.stage_rf[j], lat)))
         layers += depth * rng.kind.layers_per_block
         cin = c
     if design.final is not None:
-        body = tuple(map(add, body, terms.conv_bn_costs(cin, design.final, 1, 1, geo.stage_out[-1], geo.final_rf)))
+        body = tuple(map(add, body, terms.conv_bn_costs(cin, design.final, 1, 1, geo.stage_out[-1], geo.final_rf,
+                                                        lat)))
         layers += 1
         cin = design.final
-    return Costs.from_body(body, layers, cin, space.num_classes)
+    return Costs.from_body(body, layers, cin, space.num_classes, lat, geo.stage_out[-1])
 
 
 @dataclass(frozen=True)

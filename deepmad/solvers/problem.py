@@ -15,12 +15,15 @@ re-checked with the independent cost and score code (:func:`deepmad.cost.count_n
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from deepmad.cost import count_network
 from deepmad.errors import DeepmadError
+from deepmad.hardware.calibration import Calibration
+from deepmad.hardware.features import LatencyTerms
 from deepmad.scores.entropy import ScoreConfig, score_spec
 from deepmad.solvers.fasteval import (
     Costs,
@@ -45,7 +48,8 @@ __all__ = [
     "DesignResult",
 ]
 
-QUANTITIES = ("params", "macs", "flops", "activations", "layers", "rho", "resolution")  # DeepMAD design
+QUANTITIES = ("params", "macs", "flops", "activations", "layers", "rho", "resolution",
+              "latency_ms")  # DeepMAD design (latency_ms: with a DesignProblem.latency_model)
 MATHNAS_QUANTITIES = ("latency", "energy", "flops")  # MathNAS block-table metrics
 CONVENTIONS = ("torch", "tinynas")
 _REL_TOL = 1e-9  # relative tolerance of the independent re-check
@@ -59,7 +63,7 @@ class Budget:
     problem type checks that its budgets name quantities it knows.
     """
 
-    quantity: str  # params, macs, flops, activations, layers, rho, resolution; latency, energy
+    quantity: str  # params, macs, flops, activations, layers, rho, resolution, latency_ms; latency, energy
     upper: float | None = None
     lower: float | None = None
     convention: str = "torch"  # cost convention of params / macs / flops
@@ -155,16 +159,28 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class DesignProblem:
-    """maximise objective(design) over ``space`` subject to ``budgets``."""
+    """maximise objective(design) over ``space`` subject to ``budgets``.
+
+    ``latency_model``: the device latency model (:class:`deepmad.hardware.Calibration`) that
+    prices the ``latency_ms`` quantity (ms per batch of the calibration, in its mode); required
+    by a ``latency_ms`` budget, and then every certificate is with respect to that model.
+    """
 
     space: DesignSpace
     objective: ScoreConfig
     budgets: tuple[Budget, ...] = ()
     name: str = ""
+    latency_model: Calibration | None = field(default=None, repr=False, compare=False)
     _cache: dict[int, tuple[Geometry, ScoreLayout]] = field(default_factory=dict, repr=False, compare=False)
+    latency_terms: LatencyTerms | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "budgets", tuple(self.budgets))
+        if self.latency_model is not None:
+            object.__setattr__(self, "latency_terms", LatencyTerms.of(self.latency_model))
+        elif any(b.quantity == "latency_ms" for b in self.budgets):
+            raise DeepmadError("a latency_ms budget needs a latency model (DesignProblem.latency_model, "
+                               "a deepmad.hardware.Calibration; CLI: --calibration CAL.json)")
         for b in self.budgets:
             if b.quantity not in QUANTITIES:
                 raise DeepmadError(f"budget quantity {b.quantity!r} is invalid for a design problem; "
@@ -203,7 +219,7 @@ class DesignProblem:
     def evaluate(self, design: Design) -> Evaluation:
         """Fast closed-form evaluation (the solvers' inner loop)."""
         geo, lay = self.layout(design.resolution)
-        costs = network_costs(self.space, design, geo)
+        costs = network_costs(self.space, design, geo, self.latency_terms)
         obj, ent, pen, rho, terms = score_design(self.space, design, self.objective, lay)
         return Evaluation(obj, ent, pen, rho, terms, costs,
                           _constraints(self.budgets, self.values(costs, rho, design.resolution)))
@@ -212,7 +228,8 @@ class DesignProblem:
         """Independent evaluation with ``count_network`` and ``score_spec``."""
         reports = {conv: count_network(spec, conv) for conv in CONVENTIONS}
         t, n = reports["torch"], reports["tinynas"]
-        costs = Costs(t.params, n.params, t.macs, n.macs, t.activations, t.layers)
+        ms = 0.0 if self.latency_model is None else self.latency_model.predict(spec).total_ms
+        costs = Costs(t.params, n.params, t.macs, n.macs, t.activations, t.layers, ms)
         sc = score_spec(spec, self.objective)
         return Evaluation(sc.objective, sc.entropy, sc.penalty, sc.rho, sc.stage_terms, costs,
                           _constraints(self.budgets, self.values(costs, sc.rho, spec.resolution)))
@@ -280,7 +297,8 @@ class DesignResult:
             "costs": None if ev is None else {
                 "convention": convention, "params": ev.costs.get("params", convention),
                 "macs": ev.costs.get("macs", convention), "flops": ev.costs.get("flops", convention),
-                "activations": ev.costs.activations, "layers": ev.costs.layers, "rho": ev.rho},
+                "activations": ev.costs.activations, "layers": ev.costs.layers, "rho": ev.rho,
+                **({"latency_ms": ev.costs.latency_ms} if ev.costs.latency_ms else {})},
             "constraints": [c.to_dict() for c in self.constraints],
             "solver": {"name": self.solver, "status": self.status, "success": self.success,
                        "message": self.message,
@@ -290,6 +308,12 @@ class DesignResult:
         }
         out.update({k: v for k, v in self.extras.items() if k not in out})
         return out
+
+
+def _same_costs(a: Costs, b: Costs) -> bool:
+    """Integer costs equal; the float latency equal up to a relative 1e-9 (summation order)."""
+    same_ms = abs(a.latency_ms - b.latency_ms) <= _REL_TOL * max(1.0, abs(b.latency_ms))
+    return same_ms and dataclasses.replace(a, latency_ms=0.0) == dataclasses.replace(b, latency_ms=0.0)
 
 
 def finish(problem: DesignProblem, design: Design | None, solver: str, status: str, message: str,
@@ -309,7 +333,7 @@ def finish(problem: DesignProblem, design: Design | None, solver: str, status: s
     issues = []
     if abs(fast.objective - ind.objective) > _REL_TOL * max(1.0, abs(ind.objective)):
         issues.append(f"objective {fast.objective!r} (solver) != {ind.objective!r} (re-check)")
-    if fast.costs != ind.costs:
+    if not _same_costs(fast.costs, ind.costs):
         issues.append(f"costs {fast.costs} (solver) != {ind.costs} (re-check)")
     bad = [c for c in ind.constraints if not c.satisfied]
     issues += [f"{c.name} {c.value:g} violates {c.sense} {c.limit:g}" for c in bad]

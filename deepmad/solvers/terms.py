@@ -24,6 +24,16 @@ Entropy (DeepMAD Sec. 3.2): a unit's term is ``h = f (a1 X + a2 Y)`` and its log
 ``L`` blocks ``X = ln c_in + (L - 1) ln c + L n_b ln b`` and ``Y = L n_k ln k``
 (:attr:`BlockKind.entropy_exponents`).
 
+Latency (``latency_ms``, :mod:`deepmad.hardware`): a calibration's model
+``sum_j w_j F_j`` over per-layer features (:func:`deepmad.hardware.features.conv_terms`,
+:func:`~deepmad.hardware.features.elementwise_terms`), priced by :class:`LatencyTerms` on the
+same layers as the costs above: per block its 1x1 / kxk (dense or depthwise, class by kernel) /
+1x1 convs, SE convs at side 1 and its pool-and-rescale (``se.elems``), the projection, the
+block's output (``block.out``) and ``block.count``; the stem (class ``stem``), the final 1x1
+conv, and in the head the global pool, the classifier and the per-network ``const``. Every
+feature is a polynomial in the widths (sides and classes are fixed per stage and kernel), so
+latency is one more polynomial cost; without a calibration it is 0.
+
 A new cost quantity is one more entry of :data:`COST_NAMES`, one more element in the tuples of
 :func:`conv_bn_costs`, :func:`block_costs` and :func:`stage_costs` (and :func:`head_costs` if the
 classifier counts), its mapping in :func:`quantity_row` and a field of :class:`Costs`, all in this
@@ -39,12 +49,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from deepmad.hardware.features import LatencyTerms
 from deepmad.spec.blocks import BlockKind
 
 __all__ = [
     "COST_NAMES",
     "LAYERS",
+    "FLOAT_QUANTITIES",
+    "rounding_slack",
     "Costs",
+    "LatencyTerms",
     "LogTerms",
     "se_of",
     "conv_bn_costs",
@@ -54,6 +68,9 @@ __all__ = [
     "quantity_row",
     "se_cost_terms",
     "projection_rule",
+    "projection_costs",
+    "block_latency",
+    "head_latency",
     "pool_rule",
     "stage_log_terms",
     "stage_parts",
@@ -66,8 +83,19 @@ __all__ = [
 
 # base cost quantities of the network body (stem, stages, final conv; no classifier), in the order
 # every cost tuple of this module uses; LAYERS indexes the counted conv layers after them
-COST_NAMES = ("params", "macs_torch", "macs_tinynas", "activations")
+COST_NAMES = ("params", "macs_torch", "macs_tinynas", "activations", "latency_ms")
 LAYERS = len(COST_NAMES)
+# budget quantities that are floats, not rounded integer counts (exact models loosen an integer
+# row by a rounding unit, a float row only by a relative tolerance)
+FLOAT_QUANTITIES = ("rho", "latency_ms")
+
+
+def rounding_slack(name: str, limit: float, units: float) -> float:
+    """Loosening of a budget row named ``name`` (``quantity`` or ``quantity<=``) for rounding:
+    ``units`` for integer costs, a relative 1e-9 of ``limit`` for :data:`FLOAT_QUANTITIES`."""
+    if name.rstrip("<=>") in FLOAT_QUANTITIES:
+        return 1e-9 * max(1.0, abs(limit))
+    return units
 
 
 def se_of(b: Any) -> Any:
@@ -77,14 +105,18 @@ def se_of(b: Any) -> Any:
     return max(1, round(0.25 * b) // 8) * 8
 
 
-def conv_bn_costs(cin: Any, cout: Any, k: Any, stride: int, side_out: Any, rf: Any) -> tuple[Any, Any, Any, Any]:
-    """(params, torch MACs, TinyNAS MACs, activations) of one dense conv + BN.
+def conv_bn_costs(cin: Any, cout: Any, k: Any, stride: int, side_out: Any, rf: Any,
+                  lat: LatencyTerms | None = None, cls: str = "pw", side_in: Any = None) -> tuple[Any, ...]:
+    """(params, torch MACs, TinyNAS MACs, activations, latency) of one dense conv + BN.
 
     ``side_out``: the true output side; ``rf``: TinyNAS's float input side (its MACs are per
-    input pixel divided by ``stride^2``).
+    input pixel divided by ``stride^2``). Latency (0 without ``lat``) prices op class ``cls``
+    with input side ``side_in`` (default ``side_out``).
     """
     w = cin * cout * k * k
-    return w + 2 * cout, w * side_out * side_out, (w + 3 * cout) / (stride * stride) * rf * rf, cout * side_out * side_out
+    ms = 0.0 if lat is None else lat.conv(cls, cin, cout, k, 1, side_out if side_in is None else side_in, side_out)
+    return (w + 2 * cout, w * side_out * side_out, (w + 3 * cout) / (stride * stride) * rf * rf,
+            cout * side_out * side_out, ms)
 
 
 def projection_rule(kind: BlockKind, shortcut: str, cin: Any, c: Any, s: int, first: bool) -> Any:
@@ -113,15 +145,49 @@ def pool_rule(kind: BlockKind, shortcut: str, cin: Any, c: Any, s: int) -> Any:
     return cin
 
 
+def projection_costs(shortcut: str, cin: Any, c: Any, s: int, ri: Any, ro: Any, rf: Any = 1.0,
+                     lat: LatencyTerms | None = None) -> tuple[Any, ...]:
+    """:func:`conv_bn_costs` of a block's 1x1 shortcut projection (``rf = 1``: TinyNAS MACs per
+    input pixel).
+
+    The TinyNAS shortcut average-pools a stride-2 input first (the conv reads side ``ro``);
+    torchvision's projection is a strided 1x1 conv (it reads ``ri``).
+    """
+    return conv_bn_costs(cin, c, 1, s, ro, rf, lat, "pw", ri if shortcut == "torchvision" else ro)
+
+
+def block_latency(lat: LatencyTerms, kind: BlockKind, cin: Any, c: Any, b: Any, k: Any, ri: Any, ro: Any,
+                  se: Any) -> Any:
+    """ms of one block without its projection: its convs, SE, output and per-block count.
+
+    K1KXK1 / K1DW(SE)K1: 1x1 ``c_in -> b`` at ``ri``, kxk ``b -> b`` (``ri -> ro``), SE convs
+    ``b -> se -> b`` at side 1 and the rescale over ``b ro^2``, 1x1 ``b -> c`` at ``ro``;
+    KXKX: kxk ``c_in -> b`` (``ri -> ro``), kxk ``b -> c``.
+    """
+    if kind.layers_per_block == 2:
+        ms = lat.kxk(False, cin, b, k, ri, ro) + lat.kxk(False, b, c, k, ro, ro)
+    else:
+        ms = lat.conv("pw", cin, b, 1, 1, ri, ri) + lat.kxk(kind.depthwise, b, b, k, ri, ro) + lat.conv("pw", b, c, 1, 1, ro, ro)
+        if kind.se:
+            ms = (ms + lat.conv("se", b, se, 1, 1, 1, 1) + lat.conv("se", se, b, 1, 1, 1, 1)
+                  + lat.elem("se.elems", b, ro))
+    return ms + lat.elem("block.out", c, ro) + lat.price({"block.count": 1.0})
+
+
 def block_costs(kind: BlockKind, shortcut: str, cin: Any, c: Any, b: Any, k: Any, s: int,
-                ri: Any, ro: Any, first: bool, se: Any = None, pool: bool = True) -> tuple[Any, Any, Any, Any]:
-    """(params, torch MACs, TinyNAS MACs per input pixel, activations) of one block.
+                ri: Any, ro: Any, first: bool, se: Any = None, pool: bool = True,
+                lat: LatencyTerms | None = None) -> tuple[Any, ...]:
+    """(params, torch MACs, TinyNAS MACs per input pixel, activations, latency) of one block.
 
     Multiply the third entry by the block's float input side squared for TinyNAS MACs. ``se``
     overrides the SE width; ``pool=False`` leaves out the average-pool shortcut term (the only
-    cost that is not monotone in the channels; the exact solver bounds it apart).
+    cost that is not monotone in the channels; the exact solver bounds it apart). Latency is 0
+    without ``lat``.
     """
     s2 = s * s
+    if kind.se:
+        se = se_of(b) if se is None else se
+    ms = 0.0 if lat is None else block_latency(lat, kind, cin, c, b, k, ri, ro, se)
     if kind.layers_per_block == 2:  # KXKX
         params = cin * b * k * k + b * c * k * k + 2 * b + 2 * c
         macs = ro * ro * (cin * b * k * k + b * c * k * k)
@@ -134,43 +200,45 @@ def block_costs(kind: BlockKind, shortcut: str, cin: Any, c: Any, b: Any, k: Any
         acts = ri * ri * b + ro * ro * (b + c)
         rate = cin * b + 2 * b + (mid + 2 * b + b * c + 2 * c) / s2 + b + (b + c) / s2
         if kind.se:
-            se = se_of(b) if se is None else se
             params = params + 2 * b * se + 2 * se + 2 * b
             macs = macs + 2 * b * se
             acts = acts + se + b
     proj = projection_rule(kind, shortcut, cin, c, s, first)
     if proj is not None:
-        pp, pm, pr, pa = conv_bn_costs(cin, c, 1, s, ro, 1.0)
+        pp, pm, pr, pa, pt = projection_costs(shortcut, cin, c, s, ri, ro, 1.0, lat)
         params = params + proj * pp
         macs = macs + proj * pm
         acts = acts + proj * pa
         rate = rate + proj * pr
+        ms = ms + proj * pt
     if pool:
         rate = rate + pool_rule(kind, shortcut, cin, c, s)
-    return params, macs, rate, acts
+    return params, macs, rate, acts, ms
 
 
 def stage_costs(kind: BlockKind, shortcut: str, cin: Any, c: Any, b: Any, depth: Any, k: Any, s: int,
-                ri: Any, ro: Any, rf: Any, se: Any = None, pool: bool = True) -> tuple[Any, Any, Any, Any]:
-    """(params, torch MACs, TinyNAS MACs, activations) of a stage of ``depth`` blocks.
+                ri: Any, ro: Any, rf: Any, se: Any = None, pool: bool = True,
+                lat: LatencyTerms | None = None) -> tuple[Any, ...]:
+    """(params, torch MACs, TinyNAS MACs, activations, latency) of a stage of ``depth`` blocks.
 
     The first block takes ``c_in`` and the stride; the ``depth - 1`` others map ``c -> c``.
     """
-    p1, m1, f1, a1 = block_costs(kind, shortcut, cin, c, b, k, s, ri, ro, True, se, pool)
-    p2, m2, f2, a2 = block_costs(kind, shortcut, c, c, b, k, 1, ro, ro, False, se, pool)
+    p1, m1, f1, a1, t1 = block_costs(kind, shortcut, cin, c, b, k, s, ri, ro, True, se, pool, lat)
+    p2, m2, f2, a2, t2 = block_costs(kind, shortcut, c, c, b, k, 1, ro, ro, False, se, pool, lat)
     n = depth - 1
-    return p1 + n * p2, m1 + n * m2, f1 * rf * rf + n * f2 * (rf / s) ** 2, a1 + n * a2
+    return p1 + n * p2, m1 + n * m2, f1 * rf * rf + n * f2 * (rf / s) ** 2, a1 + n * a2, t1 + n * t2
 
 
 @functools.cache
-def se_cost_terms(kind: BlockKind) -> tuple[tuple[float, float], ...]:
+def se_cost_terms(kind: BlockKind, lat: LatencyTerms | None = None) -> tuple[tuple[float, float], ...]:
     """Per cost quantity: ``(beta, gamma)`` with the SE part of a block's cost ``se (beta b + gamma)``.
 
-    Read off :func:`block_costs` (affine in ``se`` for fixed ``b``), so it cannot drift from it.
+    Read off :func:`block_costs` (affine in ``se`` for fixed ``b``; the SE convs sit at side 1,
+    so no side enters), so it cannot drift from it.
     """
     def part(b: float) -> np.ndarray:
-        with_se = block_costs(kind, "tinynas", 1.0, 1.0, b, 1.0, 1, 1.0, 1.0, False, se=1.0, pool=False)
-        without = block_costs(kind, "tinynas", 1.0, 1.0, b, 1.0, 1, 1.0, 1.0, False, se=0.0, pool=False)
+        with_se = block_costs(kind, "tinynas", 1.0, 1.0, b, 1.0, 1, 1.0, 1.0, False, se=1.0, pool=False, lat=lat)
+        without = block_costs(kind, "tinynas", 1.0, 1.0, b, 1.0, 1, 1.0, 1.0, False, se=0.0, pool=False, lat=lat)
         return np.array(with_se, float) - np.array(without, float)
 
     gamma, at1 = part(0.0), part(1.0)
@@ -184,12 +252,25 @@ def head_costs(cin: Any, num_classes: int) -> tuple[Any, Any, Any]:
     return cin * num_classes + num_classes, cin * num_classes, num_classes
 
 
-def quantity_row(quantity: str, convention: str, num_classes: int) -> tuple[np.ndarray, float, float, float]:
+def head_latency(lat: LatencyTerms | None, cin: Any, num_classes: int, side: Any) -> Any:
+    """ms of the head: the global pool over ``cin side^2``, the classifier and ``const``."""
+    if lat is None:
+        return 0.0
+    ms = lat.elem("pool.elems", cin, side) + lat.const()
+    if num_classes:
+        ms = ms + lat.conv("linear", cin, num_classes, 1, 1, 1, 1)
+    return ms
+
+
+def quantity_row(quantity: str, convention: str, num_classes: int, lat: LatencyTerms | None = None,
+                 last_side: Any = 1) -> tuple[np.ndarray, float, float, float]:
     """A budget quantity as ``weights . base + (hp + hm) nc c_f + const``.
 
     ``base`` is (:data:`COST_NAMES`, layers) of the body and ``c_f`` the classifier's input
     width; ``hp`` / ``hm`` price the classifier's params / MACs per ``nc c_f``. From
-    :func:`head_costs`: torch params add ``nc c_f + nc``, torch MACs ``nc c_f``, activations ``nc``.
+    :func:`head_costs`: torch params add ``nc c_f + nc``, torch MACs ``nc c_f``, activations ``nc``;
+    from :func:`head_latency` (``last_side``: the side of the final feature map), latency adds
+    ``(ms per c_f) c_f + ms at c_f = 0``, written per ``nc c_f``.
     """
     w, hp, hm, hc = np.zeros(LAYERS + 1), 0.0, 0.0, 0.0
     torch = convention == "torch"
@@ -206,6 +287,13 @@ def quantity_row(quantity: str, convention: str, num_classes: int) -> tuple[np.n
         w[3], hc = 1.0, nc
     elif quantity == "layers":
         w[LAYERS] = 1.0
+    elif quantity == "latency_ms":
+        w[COST_NAMES.index("latency_ms")] = 1.0
+        hc = float(head_latency(lat, 0.0, num_classes, last_side))
+        per_cf = float(head_latency(lat, 1.0, num_classes, last_side)) - hc
+        if per_cf and not num_classes:
+            raise ValueError("a latency row needs a classifier (num_classes > 0)")
+        hm = per_cf / nc if num_classes else 0.0
     else:
         raise KeyError(quantity)
     return w, hp, hm, hc
@@ -221,15 +309,18 @@ class Costs:
     macs_tinynas: int
     activations: int
     layers: int
+    latency_ms: float = 0.0  # the latency model's prediction (0 without one)
 
     @classmethod
-    def from_body(cls, body: tuple, layers: int, cin: int, num_classes: int) -> Costs:
-        """Integer costs from the body's base costs (:data:`COST_NAMES`) and the classifier's input."""
-        p, m, f, a = body
+    def from_body(cls, body: tuple, layers: int, cin: int, num_classes: int,
+                  lat: LatencyTerms | None = None, last_side: Any = 1) -> Costs:
+        """Costs from the body's base costs (:data:`COST_NAMES`) and the classifier's input."""
+        p, m, f, a, t = body
         hp, hm, ha = head_costs(cin, num_classes)
-        return cls(int(round(p + hp)), int(round(p)), int(round(m + hm)), int(round(f)), int(a + ha), layers)
+        return cls(int(round(p + hp)), int(round(p)), int(round(m + hm)), int(round(f)), int(a + ha), layers,
+                   float(t + head_latency(lat, cin, num_classes, last_side)))
 
-    def get(self, quantity: str, convention: str) -> int:
+    def get(self, quantity: str, convention: str) -> float:
         """``quantity`` in params / macs / flops / activations / layers, in ``convention``."""
         if quantity == "params":
             return self.params_torch if convention == "torch" else self.params_tinynas
@@ -240,6 +331,8 @@ class Costs:
             return self.activations
         if quantity == "layers":
             return self.layers
+        if quantity == "latency_ms":
+            return self.latency_ms
         raise KeyError(quantity)
 
 

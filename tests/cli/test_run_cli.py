@@ -127,6 +127,10 @@ def test_resume_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         (["--data", "digits", "--space", "resnet", "--params", "1k"], "no design meets the budgets"),
         (["--data", "digits", "--space", "resnet", "--params", "1M", "--batch-size", "5000"], "exceeds"),
         (["--data", "digits", "--space", "resnet", "--params", "1M", "--epochs", "0"], "epochs=0 is invalid"),
+        (["--data", "digits", "--space", "resnet", "--params", "1M", "--latency", "5ms"],
+         "--latency needs --calibration"),
+        (["--data", "digits", "--space", "resnet", "--params", "1M", "--latency", "5ms", "--calibration",
+          "/no/such/cal.json"], "does not exist"),
     ],
 )
 def test_bad_input_before_any_work(argv: list[str], needle: str, tmp_path: Path,
@@ -152,6 +156,9 @@ def test_run_takes_design_and_train_flags_but_not_design_outputs() -> None:
                               "--solver", "exact", "--time-limit", "2", "--epochs", "1", "--ema-decay",
                               "0.9", "--out", "x", "--resolution", "32"])
     assert (args.params, args.time_limit, args.epochs, args.resolution) == (1e6, 2.0, 1, 32)
-    for flag in ("--output", "--json", "--model"):
+    args = parser.parse_args(["run", "--data", "digits", "--space", "resnet", "--params", "1M", "--out", "x",
+                              "--latency", "0.5s", "--calibration", "cal.json"])
+    assert (args.latency, args.calibration) == (500.0, "cal.json")
+    for flag in ("--output", "--json", "--model", "--measure", "--resolve-measured"):
         with pytest.raises(UsageError, match="unrecognized arguments"):
             parser.parse_args(["run", "--out", "x", flag, "y"])

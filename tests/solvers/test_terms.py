@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 from deepmad.cost import count_network
+from deepmad.hardware.calibration import Calibration
+from deepmad.hardware.features import FEATURE_NAMES, LatencyTerms
 from deepmad.scores.entropy import ScoreConfig, block_terms, network_units
 from deepmad.solvers import terms
 from deepmad.solvers.fasteval import geometry
@@ -23,6 +25,13 @@ from deepmad.spec.blocks import BLOCK_KINDS
 from tests.solvers.test_fasteval import _random_case
 
 KINDS = tuple(k for k, v in BLOCK_KINDS.items() if v.designable)
+
+
+def random_calibration(seed: int, batch: int = 1) -> Calibration:
+    """Random non-negative coefficients on every feature (scaled so no feature dominates)."""
+    rng = np.random.default_rng(seed)
+    coef = {n: float(rng.uniform(0.1, 1.0)) * 10.0 ** -(3 if "." not in n else 6) for n in FEATURE_NAMES}
+    return Calibration({"batch": batch, "mode": "inference"}, coef)
 
 
 def _cases(seed: int, n: int = 30):
@@ -40,28 +49,37 @@ def test_every_designable_kind_is_covered() -> None:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_cost_terms_equal_count_network_per_stage(seed: int) -> None:
+    """Costs against count_network, and latency against Calibration.predict's stages (the
+    latency formula lives once: features.conv_terms, priced through terms.LatencyTerms)."""
+    cal = random_calibration(seed, batch=1 + seed % 2)
+    lat = LatencyTerms.of(cal)
     for space, d, spec in _cases(seed):
         geo = geometry(space, d.resolution)
         torch_r, tn = count_network(spec, "torch"), count_network(spec, "tinynas")
         by_t, by_n = {s.name: s for s in torch_r.stages}, {s.name: s for s in tn.stages}
+        pred = cal.predict(spec)
+        ms = {s.name: s.ms for s in pred.stages}
 
-        def check(name: str, got: tuple, layers: int, by_t=by_t, by_n=by_n, spec=spec) -> None:
-            p, m, f, a = got
+        def check(name: str, got: tuple, layers: int, by_t=by_t, by_n=by_n, spec=spec, ms=ms) -> None:
+            p, m, f, a, t_ms = got
             t, n = by_t[name], by_n[name]
             assert (round(p), round(m), a, layers) == (t.params, t.macs, t.activations, t.layers), (name, spec)
             assert round(f) == n.macs, (name, spec)
+            assert t_ms == pytest.approx(ms[name], rel=1e-12), (name, spec)
 
         check("stem", terms.conv_bn_costs(space.in_channels, d.stem, space.stem_kernel, space.stem_stride,
-                                          geo.stem_out, geo.resolution), 1)
+                                          geo.stem_out, geo.resolution, lat, "stem", geo.resolution), 1)
         cin = d.stem
         for j, (rng, st) in enumerate(zip(space.stages, d.stages)):
             got = terms.stage_costs(rng.kind, rng.shortcut, cin, st.width, st.bottleneck, st.depth, st.kernel,
-                                    rng.stride, geo.stage_in[j], geo.stage_out[j], geo.stage_rf[j])
+                                    rng.stride, geo.stage_in[j], geo.stage_out[j], geo.stage_rf[j], lat=lat)
             check(f"stage{j + 1}", got, rng.kind.layers_per_block * st.depth)
             cin = st.width
         if d.final is not None:
-            check("final_conv", terms.conv_bn_costs(cin, d.final, 1, 1, geo.stage_out[-1], geo.final_rf), 1)
+            check("final_conv", terms.conv_bn_costs(cin, d.final, 1, 1, geo.stage_out[-1], geo.final_rf, lat), 1)
             cin = d.final
+        head_ms = terms.head_latency(lat, cin, space.num_classes, geo.stage_out[-1])
+        assert head_ms == pytest.approx(ms["head"] + pred.overhead_ms, rel=1e-12)
         if space.num_classes:
             hp, hm, ha = terms.head_costs(cin, space.num_classes)
             head = by_t["head"]
@@ -70,19 +88,25 @@ def test_cost_terms_equal_count_network_per_stage(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(3))
 def test_quantity_rows_equal_count_network_totals(seed: int) -> None:
+    cal = random_calibration(10 + seed)
+    lat = LatencyTerms.of(cal)
     for space, d, spec in _cases(seed):
         geo = geometry(space, d.resolution)
         body = np.array(terms.conv_bn_costs(space.in_channels, d.stem, space.stem_kernel, space.stem_stride,
-                                            geo.stem_out, geo.resolution) + (1,), float)
+                                            geo.stem_out, geo.resolution, lat, "stem", geo.resolution) + (1,), float)
         cin = d.stem
         for j, (rng, st) in enumerate(zip(space.stages, d.stages)):
             body += np.array(terms.stage_costs(rng.kind, rng.shortcut, cin, st.width, st.bottleneck, st.depth,
                                                st.kernel, rng.stride, geo.stage_in[j], geo.stage_out[j],
-                                               geo.stage_rf[j]) + (rng.kind.layers_per_block * st.depth,))
+                                               geo.stage_rf[j], lat=lat) + (rng.kind.layers_per_block * st.depth,))
             cin = st.width
         if d.final is not None:
-            body += np.array(terms.conv_bn_costs(cin, d.final, 1, 1, geo.stage_out[-1], geo.final_rf) + (1,))
+            body += np.array(terms.conv_bn_costs(cin, d.final, 1, 1, geo.stage_out[-1], geo.final_rf, lat) + (1,))
             cin = d.final
+        if space.num_classes:
+            w, hp, hm, hc = terms.quantity_row("latency_ms", "torch", space.num_classes, lat, geo.stage_out[-1])
+            got = float(w @ body) + (hp + hm) * cin * space.num_classes + hc
+            assert got == pytest.approx(cal.predict(spec).total_ms, rel=1e-12), spec
         for conv in ("torch", "tinynas"):
             rep = count_network(spec, conv)
             want = {"params": rep.params, "macs": rep.macs, "flops": rep.flops, "activations": rep.activations,
@@ -129,10 +153,11 @@ def test_terms_are_generic_over_numpy_arrays() -> None:
         vals = [(rng.randint(8, 300), rng.randint(8, 300), rng.randint(8, 600), rng.randint(1, 6), rng.choice((3, 5)))
                 for _ in range(20)]
         cin, c, b, depth, k = (np.array(v, float) for v in zip(*vals))
+        lat = LatencyTerms.of(random_calibration(3))
         for shortcut in ("tinynas", "torchvision"):
-            arr = terms.stage_costs(kind, shortcut, cin, c, b, depth, k, 2, 56, 28, 56.0, pool=False)
+            arr = terms.stage_costs(kind, shortcut, cin, c, b, depth, k, 2, 56, 28, 56.0, pool=False, lat=lat)
             for i, (ci, cc, bi, di, ki) in enumerate(vals):
-                one = terms.stage_costs(kind, shortcut, ci, cc, bi, di, ki, 2, 56, 28, 56.0, pool=False)
+                one = terms.stage_costs(kind, shortcut, ci, cc, bi, di, ki, 2, 56, 28, 56.0, pool=False, lat=lat)
                 assert [float(np.broadcast_to(a, cin.shape)[i]) for a in arr] == pytest.approx(one, rel=1e-12)
         xs, ys = terms.stage_parts(kind, depth, np.log(cin), np.log(c), np.log(b), np.log(k))
         for i, (ci, cc, bi, di, ki) in enumerate(vals):
@@ -143,10 +168,11 @@ def test_terms_are_generic_over_numpy_arrays() -> None:
 @pytest.mark.parametrize("kind_name", KINDS)
 def test_se_cost_terms_match_block_costs(kind_name: str) -> None:
     kind = BLOCK_KINDS[kind_name]
+    lat = LatencyTerms.of(random_calibration(4))
     for b in (8.0, 64.0, 200.0):
         for se in (8.0, 48.0):
-            full = terms.block_costs(kind, "tinynas", 32.0, 32.0, b, 3, 1, 7, 7, False, se=se, pool=False)
-            none = terms.block_costs(kind, "tinynas", 32.0, 32.0, b, 3, 1, 7, 7, False, se=0.0, pool=False)
-            want = [se * (beta * b + gamma) for beta, gamma in terms.se_cost_terms(kind)]
+            full = terms.block_costs(kind, "tinynas", 32.0, 32.0, b, 3, 1, 7, 7, False, se=se, pool=False, lat=lat)
+            none = terms.block_costs(kind, "tinynas", 32.0, 32.0, b, 3, 1, 7, 7, False, se=0.0, pool=False, lat=lat)
+            want = [se * (beta * b + gamma) for beta, gamma in terms.se_cost_terms(kind, lat)]
             assert [x - y for x, y in zip(full, none)] == pytest.approx(want, abs=1e-9)
     assert any(beta or gamma for beta, gamma in terms.se_cost_terms(kind)) == kind.se

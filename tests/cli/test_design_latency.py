@@ -1,0 +1,148 @@
+"""``deepmad design --latency / --throughput / --calibration / --measure`` (no clock: --measure
+uses a stub timer)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from deepmad.cli.design_latency import parse_duration
+from deepmad.cli.main import main
+from deepmad.hardware import measure
+from deepmad.hardware.calibration import Calibration
+from deepmad.hardware.features import FEATURE_NAMES
+from deepmad.hardware.measure import Measurement, TimingSettings, fingerprint
+from deepmad.spec import load_spec
+
+SPACE = ["design", "--space", "resnet", "--resolution", "32", "--num-classes", "10", "--params", "0.27M",
+         "--time-limit", "2", "--quiet"]
+
+
+def _cal(path: Path, mode: str = "inference", batch: int = 1, cpu: str | None = None) -> Path:
+    """A calibration of this machine (or of ``cpu``): ~1 ms per 10M MACs plus small terms."""
+    fp = fingerprint(TimingSettings("cpu", 1, batch, mode))
+    if cpu:
+        fp["cpu"] = cpu
+    coef = {n: (1e-7 if n.endswith(".macs") else 1e-6 if "." in n else 0.05) for n in FEATURE_NAMES}
+    Calibration(fp, coef).save(path)
+    return path
+
+
+def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("12ms") == 12.0 and parse_duration("0.5s") == 500.0
+    assert parse_duration("3") == 3.0 and parse_duration(" 1.5 ms ") == 1.5
+    for bad in ("12parsecs", "-1ms", "0", "ms", ""):
+        with pytest.raises(Exception, match="is not a duration"):
+            parse_duration(bad)
+
+
+def test_latency_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    inf, train = _cal(tmp_path / "inf.json"), _cal(tmp_path / "train.json", "train", 32)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert "--latency needs --calibration" in _error(capsys, [*SPACE, "--latency", "5ms"])
+    assert "--throughput needs --calibration" in _error(capsys, [*SPACE, "--throughput", "100"])
+    assert "--measure needs --calibration" in _error(capsys, [*SPACE, "--measure"])
+    assert "needs an inference-mode calibration" in _error(
+        capsys, [*SPACE, "--latency", "5ms", "--calibration", str(train)])
+    assert "needs a train-mode calibration" in _error(
+        capsys, [*SPACE, "--throughput", "100", "--calibration", str(inf)])
+    assert "not both" in _error(capsys, [*SPACE, "--latency", "5ms", "--throughput", "9",
+                                         "--calibration", str(inf)])
+    assert "is invalid: not valid JSON" in _error(capsys, [*SPACE, "--latency", "5ms", "--calibration", str(bad)])
+    assert "does not exist" in _error(capsys, [*SPACE, "--latency", "5ms", "--calibration", str(tmp_path / "x")])
+    assert "is not a duration" in _error(capsys, [*SPACE, "--latency", "5 parsecs", "--calibration", str(inf)])
+    assert "latency_ms: the smallest network" in _error(
+        capsys, [*SPACE, "--latency", "0.001ms", "--calibration", str(inf)])
+
+
+def _design(capsys: pytest.CaptureFixture[str], argv: list[str], out: Path) -> tuple[dict, str]:
+    assert main([*argv, "--output", str(out)]) == 0
+    return json.loads(out.read_text()), capsys.readouterr().out
+
+
+def test_latency_budget_is_met_and_reported(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cal = _cal(tmp_path / "cal.json")
+    free, _ = _design(capsys, [*SPACE, "--calibration", str(cal)], tmp_path / "free.json")
+    l0 = free["costs"]["latency_ms"]
+    assert l0 > 0 and free["latency"]["certificate"].startswith("with respect to the latency model")
+    data, text = _design(capsys, [*SPACE, "--latency", f"{0.8 * l0}ms", "--calibration", str(cal)],
+                         tmp_path / "lat.json")
+    assert data["costs"]["latency_ms"] <= 0.8 * l0 * (1 + 1e-12)
+    assert data["costs"]["latency_ms"] == pytest.approx(
+        Calibration.load(cal).predict(load_spec(str(tmp_path / "lat.json"))).total_ms)
+    assert {"name": "latency_ms", "upper": pytest.approx(0.8 * l0), "lower": None} in data["problem"]["budgets"]
+    assert "with respect to the latency model" in text and "latency_ms" in text
+    assert data["solver"]["verified"]
+
+
+def test_throughput_becomes_a_step_budget(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cal = _cal(tmp_path / "train.json", "train", 32)
+    data, text = _design(capsys, [*SPACE, "--throughput", "100", "--calibration", str(cal)], tmp_path / "t.json")
+    (b,) = [b for b in data["problem"]["budgets"] if b["name"] == "latency_ms"]
+    assert b["upper"] == pytest.approx(1000.0 * 32 / 100)  # ms per step of 32 images
+    assert data["costs"]["latency_ms"] <= b["upper"] * (1 + 1e-12) and "img/s" in text
+
+
+def test_fingerprint_mismatch_warns(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cal = _cal(tmp_path / "other.json", cpu="Some Other CPU 9000")
+    assert main([*SPACE, "--calibration", str(cal), "--output", str(tmp_path / "o.json")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: calibration fingerprint differs" in err and "Some Other CPU 9000" in err
+
+
+def test_measure_prints_predicted_vs_measured(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    timed = []
+
+    class StubTimer:
+        def __init__(self, settings: TimingSettings) -> None:
+            self.settings = settings
+
+        def time(self, spec) -> Measurement:
+            timed.append(spec)
+            return Measurement(4.0, 0.01, 10, 0, "thread-cpu")
+
+    monkeypatch.setattr(measure, "Timer", StubTimer)
+    cal = _cal(tmp_path / "cal.json")
+    data, text = _design(capsys, [*SPACE, "--latency", "1s", "--calibration", str(cal), "--measure"],
+                         tmp_path / "m.json")
+    assert len(timed) == 1 and timed[0].to_dict() == data["spec"]
+    assert data["latency"]["measured_ms"] == 4.0 and data["latency"]["budget_ms"] == 1000.0
+    assert data["latency"]["predicted_ms"] == pytest.approx(data["costs"]["latency_ms"])
+    assert "measured here: 4.000 ms" in text and "measured / budget 0.004" in text
+
+
+def test_resolve_measured_tightens_the_model_budget(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    cal = _cal(tmp_path / "cal.json")
+    free, _ = _design(capsys, [*SPACE, "--calibration", str(cal)], tmp_path / "free.json")
+    budget = 0.9 * free["costs"]["latency_ms"]
+    times = iter([1.25 * budget, 0.95 * budget])  # the model under-predicts the first design by 25 %
+
+    class StubTimer:
+        def __init__(self, settings: TimingSettings) -> None:
+            pass
+
+        def time(self, spec) -> Measurement:
+            return Measurement(next(times), 0.01, 10, 0, "thread-cpu")
+
+    monkeypatch.setattr(measure, "Timer", StubTimer)
+    data, text = _design(capsys, [*SPACE, "--latency", f"{budget}ms", "--calibration", str(cal), "--measure",
+                                  "--resolve-measured", "3"], tmp_path / "r.json")
+    rounds = data["latency"]["rounds"]
+    assert [r["model_budget_ms"] for r in rounds] == pytest.approx([budget, budget / 1.25])
+    assert data["costs"]["latency_ms"] <= budget / 1.25 * (1 + 1e-12)
+    assert data["latency"]["measured_ms"] == pytest.approx(0.95 * budget) and data["latency"]["budget_ms"] == budget
+    assert "re-solving at a model budget" in text
+    assert "--resolve-measured needs --measure" in _error(
+        capsys, [*SPACE, "--latency", "5ms", "--calibration", str(cal), "--resolve-measured", "1"])
