@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from deepmad.errors import DeepmadError
-from deepmad.hardware.features import FEATURE_NAMES, conv_terms, elementwise_terms, segment_features
+from deepmad.hardware.features import (
+    FEATURE_NAMES,
+    conv_terms,
+    elementwise_terms,
+    segment_features,
+    weighted_sum,
+)
 from deepmad.spec.network import NetworkSpec
 from deepmad.utils.io import atomic_write_json
 
@@ -112,13 +118,8 @@ class Calibration:
         return str(self.fingerprint["mode"])
 
     def evaluate(self, terms: dict[str, Any]) -> Any:
-        """``sum_j w_j terms[j]`` in ms (numbers or numpy arrays)."""
-        total: Any = 0.0
-        for name, value in terms.items():
-            w = self.coefficients.get(name, 0.0)
-            if w:
-                total = total + w * value
-        return total
+        """``sum_j w_j terms[j]`` in ms (numbers or numpy arrays), see :func:`weighted_sum`."""
+        return weighted_sum(self.coefficients, terms)
 
     def layer_ms(
         self, cls: str, cin: Any, cout: Any, k: Any, groups: Any, in_side: Any, out_side: Any

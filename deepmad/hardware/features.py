@@ -57,7 +57,7 @@ solver expressions alike.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -234,6 +234,19 @@ def network_features(spec: NetworkSpec, batch: int = 1) -> dict[str, float]:
     return total
 
 
+def weighted_sum(weights: Mapping[str, float], terms: Mapping[str, Any]) -> Any:
+    """The model's latency, ``sum_j w_j terms[j]`` in ms, over the terms with a non-zero weight.
+
+    ``terms`` holds Python numbers, numpy arrays or solver expressions; the one place the
+    fitted weights meet the features (prediction, solver pricing)."""
+    total: Any = 0.0
+    for name, value in terms.items():
+        w = weights.get(name, 0.0)
+        if w:
+            total = total + w * value
+    return total
+
+
 @dataclass(frozen=True)
 class LatencyTerms:
     """A calibration's coefficients (ms per feature unit) and batch, hashable (solver caches).
@@ -256,13 +269,8 @@ class LatencyTerms:
         return dict(self.weights)
 
     def price(self, features: dict[str, Any]) -> Any:
-        """``sum_j w_j features[j]`` (ms)."""
-        total: Any = 0.0
-        for name, value in features.items():
-            w = self._w.get(name, 0.0)
-            if w:
-                total = total + w * value
-        return total
+        """``sum_j w_j features[j]`` (ms), see :func:`weighted_sum`."""
+        return weighted_sum(self._w, features)
 
     def conv(self, cls: str, cin: Any, cout: Any, k: Any, groups: Any, ri: Any, ro: Any) -> Any:
         """ms of one conv-like layer of op class ``cls`` (:func:`deepmad.hardware.features.conv_class`)."""

@@ -17,6 +17,7 @@ from deepmad.hardware.features import FEATURE_NAMES, network_features
 from deepmad.hardware.measure import Measurement, TimingSettings, combine_passes, reject_outliers
 from deepmad.hardware.sample import SampleConfig
 from deepmad.spec import NetworkSpec, get_preset
+from ._helpers import layer_price
 
 FP = {
     "batch": 1,
@@ -276,7 +277,6 @@ def test_cuda_clock_reads_events_after_synchronize(monkeypatch: pytest.MonkeyPat
 def test_solver_pricing_recipe_equals_predict(preset: str) -> None:
     """docs/hardware.md's per-layer recipe for solvers gives exactly ``predict``."""
     from deepmad.cost import count_network
-    from deepmad.hardware.features import conv_class
     from deepmad.spec import ResNetStem
     from deepmad.spec.network import conv_out_size
 
@@ -287,15 +287,7 @@ def test_solver_pricing_recipe_equals_predict(preset: str) -> None:
     total = cal.coefficients["const"]
     for r in rep.layer_records:
         if r.op != "bn":
-            total += cal.layer_ms(
-                conv_class(r),
-                r.in_channels,
-                r.out_channels,
-                r.kernel_size,
-                r.groups,
-                r.in_size,
-                r.out_size,
-            )
+            total += layer_price(cal, r)
         if r.name in ("se.conv1", "se.reduce"):
             total += cal.elementwise_ms("se.elems", r.in_channels, sides[r.stage, r.block])
     for b in rep.blocks:

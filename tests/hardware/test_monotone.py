@@ -15,11 +15,11 @@ from deepmad.hardware.calibration import Calibration
 from deepmad.hardware.features import (
     CONV_CLASSES,
     FEATURE_NAMES,
-    conv_class,
     conv_terms,
     network_features,
 )
 from deepmad.spec import BLOCK_KINDS, ConvBNAct, NetworkSpec, ResNetStem, StageSpec
+from ._helpers import layer_price
 
 FP = {"batch": 1, "mode": "inference"}
 KINDS = sorted(k for k in BLOCK_KINDS if k != "ghost_head")
@@ -101,15 +101,7 @@ def _removed_cost(cal: Calibration, before: NetworkSpec, after: NetworkSpec) -> 
             continue
         assert r.name.startswith("shortcut"), f"a wider/deeper network lost layer {r}"
         if r.op != "bn":
-            cost += cal.layer_ms(
-                conv_class(r),
-                r.in_channels,
-                r.out_channels,
-                r.kernel_size,
-                r.groups,
-                r.in_size,
-                r.out_size,
-            )
+            cost += layer_price(cal, r)
     return cost
 
 
