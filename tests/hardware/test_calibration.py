@@ -17,6 +17,7 @@ from deepmad.hardware.features import FEATURE_NAMES, network_features
 from deepmad.hardware.measure import Measurement, TimingSettings, combine_passes, reject_outliers
 from deepmad.hardware.sample import SampleConfig
 from deepmad.spec import NetworkSpec, get_preset
+
 from ._helpers import layer_price
 
 FP = {

@@ -19,6 +19,7 @@ from deepmad.hardware.features import (
     network_features,
 )
 from deepmad.spec import BLOCK_KINDS, ConvBNAct, NetworkSpec, ResNetStem, StageSpec
+
 from ._helpers import layer_price
 
 FP = {"batch": 1, "mode": "inference"}
