@@ -175,32 +175,13 @@ def main() -> None:
         "command": "python benchmarks/hardware_aware.py ...",
     }
     results: list[dict[str, Any]] = []
-    if "inference" in args.modes:
-        results.append(
-            run_mode(
-                "inference",
-                TimingSettings("cpu", 1, 1, "inference"),
-                "128-224",
-                args.inference_networks,
-                args,
-                6e8,
-            )
-        )
-        _print(results[-1])
-        atomic_write_json(args.out, {"info": info, "results": results})
-    if "train" in args.modes:
-        results.append(
-            run_mode(
-                "train",
-                TimingSettings("cpu", 1, 32, "train"),
-                "32-64",
-                args.train_networks,
-                args,
-                4e8,
-            )
-        )
-        _print(results[-1])
-        atomic_write_json(args.out, {"info": info, "results": results})
+    plans = {"inference": (TimingSettings("cpu", 1, 1, "inference"), "128-224", args.inference_networks, 6e8),
+             "train": (TimingSettings("cpu", 1, 32, "train"), "32-64", args.train_networks, 4e8)}
+    for mode, (settings, sides, networks, max_macs) in plans.items():
+        if mode in args.modes:
+            results.append(run_mode(mode, settings, sides, networks, args, max_macs))
+            _print(results[-1])
+            atomic_write_json(args.out, {"info": info, "results": results})
 
 
 if __name__ == "__main__":

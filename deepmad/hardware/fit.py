@@ -13,6 +13,7 @@ MAPE). Columns that are zero on every training network get ``w_j = 0``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,13 +40,7 @@ class Accuracy:
     spearman: float  # rank correlation of predicted and measured (nan below 3 networks)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "mape": self.mape,
-            "within10": self.within10,
-            "within15": self.within15,
-            "spearman": self.spearman,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ may time every network in several passes, minutes apart, and keep the least load
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import statistics
@@ -116,15 +117,7 @@ class Measurement:
     pass_spread: float = 0.0  # (max - min) / min of the passes' medians
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "median_ms": self.median_ms,
-            "spread": self.spread,
-            "kept": self.kept,
-            "rejected": self.rejected,
-            "clock": self.clock,
-            "passes": self.passes,
-            "pass_spread": self.pass_spread,
-        }
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Measurement:
