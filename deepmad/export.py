@@ -38,7 +38,7 @@ from torch import nn
 
 from deepmad.errors import DeepmadError
 from deepmad.spec import NetworkSpec, load_spec
-from deepmad.utils.io import atomic_write_bytes
+from deepmad.utils.io import atomic_write_bytes, why_unwritable
 
 __all__ = [
     "FORMATS", "EXPORTERS", "DEFAULT_OPSET", "EXPORT_EXTRA", "ExportResult", "LoadedModel",
@@ -154,28 +154,12 @@ def check_output(path: str | os.PathLike[str], fmt: str | None) -> tuple[Path, s
     if out.suffix not in SUFFIXES[fmt]:
         raise DeepmadError(f"-o {str(out)!r} does not fit --format {fmt}; expected a name ending in "
                            f"{' / '.join(SUFFIXES[fmt])}")
-    if out.is_dir():
-        raise DeepmadError(f"-o {str(out)!r} is a directory; expected a file name")
-    parent = out.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise DeepmadError(f"-o {str(out)!r} is not writable ({parent} is not a writable directory)")
+    why = why_unwritable(out)
+    if why:
+        raise DeepmadError(f"-o {str(out)!r} is not writable: {why}")
     if out.exists() and not os.access(out, os.W_OK):
         raise DeepmadError(f"-o {str(out)!r} exists and is not writable")
     return out, fmt
-
-
-def _read_meta(checkpoint: str | os.PathLike[str]) -> dict[str, Any]:
-    from deepmad.train.checkpoint import FORMAT, load_checkpoint
-
-    try:
-        obj = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception:
-        obj = None  # load_weights below reports the unreadable file in one line
-    if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        return load_checkpoint(checkpoint)
-    return {}
 
 
 def load_model(model: str | os.PathLike[str] | NetworkSpec | None = None,
@@ -192,10 +176,11 @@ def load_model(model: str | os.PathLike[str] | NetworkSpec | None = None,
         num_classes, resolution: override the checkpoint's (or else the spec's) values.
     """
     from deepmad.models import build_model
-    from deepmad.train.checkpoint import load_weights
+    from deepmad.train.checkpoint import checkpoint_meta, read_torch_file, weights_from
     from deepmad.train.factory import load_state
 
-    meta = _read_meta(checkpoint) if checkpoint is not None else {}
+    obj = read_torch_file(checkpoint) if checkpoint is not None else None  # read once
+    meta = checkpoint_meta(obj, checkpoint) if checkpoint is not None else {}
     if model is not None:
         spec = load_spec(model)
     elif meta.get("model_spec"):
@@ -210,7 +195,7 @@ def load_model(model: str | os.PathLike[str] | NetworkSpec | None = None,
     net = build_model(spec, num_classes=num_classes, resolution=resolution)
     source = "random initialisation (no --checkpoint)"
     if checkpoint is not None:
-        load_state(net, load_weights(checkpoint, key=weights), checkpoint)
+        load_state(net, weights_from(obj, checkpoint, key=weights), checkpoint)
         source = f"{checkpoint}[{weights}]"
         if meta:
             epoch = meta.get("epoch", (meta.get("state") or {}).get("epoch", "?"))

@@ -30,7 +30,7 @@ from deepmad.utils.io import atomic_write
 
 __all__ = [
     "FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "check_compatible", "load_weights",
-    "check_checkpoint_path", "read_torch_file", "checked_checkpoint", "weights_from", "rng_state", "set_rng_state", "GracefulStop",
+    "check_checkpoint_path", "read_torch_file", "checked_checkpoint", "checkpoint_meta", "weights_from", "rng_state", "set_rng_state", "GracefulStop",
 ]
 
 FORMAT = "deepmad-train-checkpoint"
@@ -119,6 +119,11 @@ def checked_checkpoint(ckpt: Any, path: str | os.PathLike[str]) -> dict[str, Any
     if ckpt.get("version") != VERSION:
         raise DeepmadError(f"checkpoint {path} has version {ckpt.get('version')!r}; this deepmad reads {VERSION}")
     return ckpt
+
+
+def checkpoint_meta(obj: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The deepmad checkpoint ``obj`` (checked), or ``{}`` for a bare state-dict file."""
+    return checked_checkpoint(obj, path) if isinstance(obj, dict) and obj.get("format") == FORMAT else {}
 
 
 def check_compatible(ckpt: dict[str, Any], config: TrainConfig, path: str | os.PathLike[str]) -> None:

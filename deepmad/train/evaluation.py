@@ -13,7 +13,7 @@ import torch
 
 from deepmad.errors import DeepmadError
 from deepmad.train.augment import BatchTransform
-from deepmad.train.checkpoint import FORMAT, checked_checkpoint, read_torch_file, weights_from
+from deepmad.train.checkpoint import checkpoint_meta, read_torch_file, weights_from
 from deepmad.train.data import load_dataset
 from deepmad.train.distributed import DistContext, resolve_device
 from deepmad.train.factory import build_network, load_state, model_in_channels, model_resolution
@@ -21,10 +21,6 @@ from deepmad.train.loop import evaluate
 from deepmad.train.setup import amp_dtype_for
 
 __all__ = ["evaluate_checkpoint"]
-
-
-def _meta(obj: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
-    return checked_checkpoint(obj, path) if isinstance(obj, dict) and obj.get("format") == FORMAT else {}
 
 
 def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = None, data: str | None = None,
@@ -45,7 +41,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = 
     if batch_size < 1:
         raise DeepmadError(f"batch_size={batch_size!r} is invalid; expected an integer >= 1")
     obj = read_torch_file(checkpoint)
-    meta = _meta(obj, checkpoint)
+    meta = checkpoint_meta(obj, checkpoint)
     state = weights_from(obj, checkpoint, key=weights)
     cfg = meta.get("config") or {}
     data = data or cfg.get("data")

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from deepmad.errors import DeepmadError
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "check_output"]
+__all__ = ["why_unwritable", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "check_output"]
 
 
 def _umask() -> int:
@@ -47,7 +47,7 @@ def _new_mode(dest: Path) -> int:
         return 0o666 & ~_umask()
 
 
-def _why_unwritable(path: Path) -> str | None:
+def why_unwritable(path: Path) -> str | None:
     """Why ``path`` cannot be written as a file (None when it can, creating missing parents)."""
     if path.is_dir():
         return "it is a directory"
@@ -84,14 +84,14 @@ def check_output(path: str | os.PathLike[str], flag: str = "",
     if suffixes and p.suffix.lower() not in suffixes:
         raise DeepmadError(f"{named}{text!r} must end in {' or '.join(suffixes)} "
                            f"(got {p.suffix or 'no extension'})")
-    why = _why_unwritable(p)
+    why = why_unwritable(p)
     if why:
         raise DeepmadError(f"cannot write {named}{text}: {why}")
     return p
 
 
 def _clean_os_error(dest: Path, exc: OSError) -> OSError:
-    why = _why_unwritable(dest) or exc.strerror or type(exc).__name__
+    why = why_unwritable(dest) or exc.strerror or type(exc).__name__
     err = OSError(f"cannot write {dest}: {why}")
     err.errno = exc.errno
     return err
