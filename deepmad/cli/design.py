@@ -53,7 +53,7 @@ from deepmad.spec import get_preset, load_spec
 from deepmad.spec.presets import DISPLAY_NAMES
 from deepmad.utils.io import atomic_write_json
 
-__all__ = ["COMMANDS", "DesignCommand", "ScoreCommand", "build_problem", "solve_design", "summary"]
+__all__ = ["COMMANDS", "DesignCommand", "ScoreCommand", "build_problem", "feasible_problem", "solve_design", "summary"]
 
 _COUNT_FLAGS = ("params", "macs", "flops", "activations")
 
@@ -181,18 +181,23 @@ def _progress_line(p: Progress) -> None:
           f"bound evaluations {p.evaluations}", file=sys.stderr, flush=True)
 
 
-def solve_design(args: argparse.Namespace,
-                 problem: DesignProblem | None = None) -> tuple[DesignProblem, DesignResult, dict]:
-    """Build the problem the flags describe (or take ``problem``), solve it, and return it with its
-    result JSON.
-
-    Raises :class:`InfeasibleError` when no design meets the budgets (``deepmad run`` reuses this).
-    """
+def feasible_problem(args: argparse.Namespace, problem: DesignProblem | None = None) -> DesignProblem:
+    """The problem the flags describe (or ``problem``), refused with :class:`InfeasibleError` (which
+    constraint, by how much, and the classifier head's share when it is the cause) when no design of
+    its space meets the budgets. ``deepmad run`` calls it before any long work."""
     problem = build_problem(args) if problem is None else problem
     shortfalls = diagnose(problem)
     if shortfalls:
         note = head_note(args, problem)
         raise InfeasibleError(infeasibility_message(problem, shortfalls) + (f"; {note}" if note else ""))
+    return problem
+
+
+def solve_design(args: argparse.Namespace,
+                 problem: DesignProblem | None = None) -> tuple[DesignProblem, DesignResult, dict]:
+    """Build the problem the flags describe (or take ``problem``), check it with
+    :func:`feasible_problem`, solve it, and return it with its result JSON."""
+    problem = feasible_problem(args, problem)
     result = get_solver(args.solver, **DesignCommand._options(args, problem)).solve(problem)
     if result.design is None and result.status == "interrupted":  # Ctrl-C before any design
         print(f"deepmad design: interrupted before a feasible design was found ({result.message})",

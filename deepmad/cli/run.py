@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -33,9 +32,9 @@ from typing import Any
 from deepmad.cli.base import Command
 from deepmad.cli.design import DesignCommand
 from deepmad.cli.train import add_train_arguments
-from deepmad.errors import DeepmadError, InfeasibleError
+from deepmad.errors import DeepmadError
 from deepmad.train.config import RESUME_MUTABLE_FIELDS
-from deepmad.utils.io import atomic_write_json
+from deepmad.utils.io import atomic_write_json, why_unwritable
 
 __all__ = ["COMMANDS", "RunCommand", "STEPS", "add_run_arguments"]
 
@@ -108,20 +107,14 @@ def _flags_record(args: argparse.Namespace) -> dict[str, Any]:
     return json.loads(json.dumps({k: v for k, v in vars(args).items() if k not in _MUTABLE}))
 
 
-def _writable_dir(out: Path) -> None:
-    probe = out
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise DeepmadError(f"--out {str(out)!r} is not writable ({probe} is not a writable directory)")
-
-
 def _check_out(args: argparse.Namespace) -> dict[str, Any]:
     """The run record: fresh, or read from ``run.json`` on ``--resume`` (flags compared)."""
     out = Path(args.out)
-    _writable_dir(out)
     if out.exists() and not out.is_dir():
         raise DeepmadError(f"--out {str(out)!r} is a file; expected a run directory")
+    why = why_unwritable(out / "run.json")  # the run directory (created later) must take files
+    if why:
+        raise DeepmadError(f"--out {str(out)!r} is not writable: {why}")
     record = {"format": RUN_FORMAT, "version": 1, "flags": _flags_record(args), "done": [], "seconds": {}}
     if not args.resume:
         held = [n for n in _OUR_FILES if (out / n).exists()]
@@ -156,12 +149,13 @@ def _design_args(args: argparse.Namespace, dataset: Any) -> argparse.Namespace:
     return ns
 
 
-def _validate(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any, argparse.Namespace]:
-    """Everything that can be checked quickly: out dir, packages, flags, data, budgets."""
-    from deepmad.cli.design import build_problem
+def _validate(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any, argparse.Namespace, Any]:
+    """Everything that can be checked quickly: out dir, packages, flags, data, budgets; returns the
+    run record, training config, data set, design flags and the design problem (None when the
+    design step is done)."""
+    from deepmad.cli.design import feasible_problem
     from deepmad.cli.train import config_from_args
     from deepmad.export import require_packages
-    from deepmad.solvers import diagnose, infeasibility_message
     from deepmad.train.data import load_dataset
 
     if not args.data:
@@ -180,19 +174,15 @@ def _validate(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any, argpa
     if config.batch_size > len(dataset.train):
         raise DeepmadError(f"--batch-size {config.batch_size} exceeds the {len(dataset.train)} training images")
     ns = _design_args(args, dataset)
-    if "design" not in record["done"]:
-        problem = build_problem(ns)
-        shortfalls = diagnose(problem)
-        if shortfalls:
-            raise InfeasibleError(infeasibility_message(problem, shortfalls))
-    return record, config, dataset, ns
+    problem = None if "design" in record["done"] else feasible_problem(ns)
+    return record, config, dataset, ns, problem
 
 
 # --- the steps --------------------------------------------------------------------------------
-def _step_design(ns: argparse.Namespace, out: Path) -> dict[str, Any]:
+def _step_design(ns: argparse.Namespace, problem: Any, out: Path) -> dict[str, Any]:
     from deepmad.cli.design import solve_design, summary
 
-    problem, result, data = solve_design(ns)
+    problem, result, data = solve_design(ns, problem)
     print(summary(problem, result, ns), flush=True)
     if not result.verified:
         raise DeepmadError(f"the design failed its independent re-check: {result.message}")
@@ -267,12 +257,12 @@ def run_pipeline(args: argparse.Namespace) -> int:
     """Run (or continue) the steps of ``deepmad run``; returns the exit code."""
     from deepmad.cli.run_report import write_report
 
-    record, config, dataset, ns = _validate(args)
+    record, config, dataset, ns, problem = _validate(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "run.json", record)
     bodies = {
-        "design": lambda: _step_design(ns, out),
+        "design": lambda: _step_design(ns, problem, out),
         "train": lambda: _step_train(config, dataset, out),
         "evaluate": lambda: _step_evaluate(args, out),
         "export": lambda: _step_export(dataset, out),
