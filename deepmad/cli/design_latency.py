@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from typing import Any
 
 from deepmad.errors import DeepmadError
@@ -90,26 +89,12 @@ def latency_budget(args: argparse.Namespace) -> tuple[Any, Budget | None]:
     if thr is not None and cal.mode != "train":
         raise DeepmadError(f"--throughput needs a train-mode calibration; {path!r} is mode {cal.mode!r} "
                            "(use --latency T with an inference-mode calibration)")
-    _warn_fingerprint(cal)
+    from deepmad.cli.hardware import warn_fingerprint
+
+    warn_fingerprint(cal)
     if lat is None and thr is None:
         return cal, None  # the model only prices latency_ms in the report
     return cal, Budget("latency_ms", upper=lat if lat is not None else 1000.0 * cal.batch / thr)
-
-
-def _settings(cal: Any) -> Any:
-    from deepmad.cli.hardware import _settings_of
-
-    return _settings_of(cal.fingerprint)
-
-
-def _warn_fingerprint(cal: Any) -> list[str]:
-    from deepmad.hardware.measure import fingerprint
-
-    warnings = cal.mismatches(fingerprint(_settings(cal)))
-    if warnings:
-        print("warning: calibration fingerprint differs from this machine: " + "; ".join(warnings),
-              file=sys.stderr)
-    return warnings
 
 
 def with_latency(problem: DesignProblem, cal: Any, budget: Budget | None) -> DesignProblem:
@@ -144,12 +129,9 @@ def measure_design(problem: DesignProblem, result: DesignResult, data: dict, bud
     from deepmad.hardware.measure import Timer
 
     cal = problem.latency_model
-    settings = _settings(cal)
-    if settings.device == "cuda":
-        import torch
+    from deepmad.cli.hardware import check_measurable
 
-        if not torch.cuda.is_available():
-            raise DeepmadError("--measure: the calibration is for cuda but torch sees no CUDA GPU here")
+    settings = check_measurable(cal)
     pred = result.evaluation.costs.latency_ms
     m = Timer(settings).time(result.spec)
     if budget is None:

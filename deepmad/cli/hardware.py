@@ -150,17 +150,25 @@ class Calibrate(Command):
         return 0
 
 
-def _settings_of(fp: dict[str, Any]) -> Any:
-    from deepmad.hardware.measure import TimingSettings
+def warn_fingerprint(cal: Any) -> list[str]:
+    """Warn on stderr (and return the differences) when ``cal`` was made on another machine or setup."""
+    warnings = cal.mismatches_here()
+    if warnings:
+        print("warning: calibration fingerprint differs from this machine: " + "; ".join(warnings),
+              file=sys.stderr)
+    return warnings
 
-    return TimingSettings(
-        fp.get("device", "cpu"),
-        int(fp.get("threads", 1)),
-        int(fp["batch"]),
-        fp["mode"],
-        fp.get("amp", "off"),
-        bool(fp.get("channels_last", False)),
-    )
+
+def check_measurable(cal: Any) -> Any:
+    """The calibration's timing settings, refused when they need a CUDA GPU this machine lacks."""
+    settings = cal.settings
+    if settings.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise DeepmadError("the calibration is for cuda but torch sees no CUDA GPU here; "
+                               "drop --measure or use a cpu calibration")
+    return settings
 
 
 class Latency(Command):
@@ -182,27 +190,12 @@ class Latency(Command):
 
     def run(self, args: argparse.Namespace) -> int:
         from deepmad.hardware.calibration import Calibration
-        from deepmad.hardware.measure import fingerprint
         from deepmad.spec import load_spec
 
         cal = Calibration.load(args.calibration)
         spec = load_spec(args.model, resolution=args.resolution)
-        settings = _settings_of(cal.fingerprint)
-        if args.measure and settings.device == "cuda":
-            import torch
-
-            if not torch.cuda.is_available():
-                raise DeepmadError(
-                    "the calibration is for cuda but torch sees no CUDA GPU here; "
-                    "drop --measure or use a cpu calibration"
-                )
-        warnings = cal.mismatches(fingerprint(settings))
-        if warnings:
-            print(
-                "warning: calibration fingerprint differs from this machine: "
-                + "; ".join(warnings),
-                file=sys.stderr,
-            )
+        settings = check_measurable(cal) if args.measure else cal.settings
+        warnings = warn_fingerprint(cal)
         pred = cal.predict(spec)
         out: dict[str, Any] = {
             "model": spec.name or str(args.model),

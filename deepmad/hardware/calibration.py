@@ -25,6 +25,7 @@ from deepmad.hardware.features import (
     segment_features,
     weighted_sum,
 )
+from deepmad.hardware.measure import TimingSettings, fingerprint
 from deepmad.spec.network import NetworkSpec
 from deepmad.utils.io import atomic_write_json
 
@@ -139,6 +140,17 @@ class Calibration:
         return LatencyPrediction(
             overhead + sum(s.ms for s in stages), stages, overhead, self.batch, self.mode
         )
+
+    @property
+    def settings(self) -> TimingSettings:
+        """The timing settings the calibration was measured with (to time a network the same way)."""
+        fp = self.fingerprint
+        return TimingSettings(fp.get("device", "cpu"), int(fp.get("threads", 1)), int(fp["batch"]),
+                              fp["mode"], fp.get("amp", "off"), bool(fp.get("channels_last", False)))
+
+    def mismatches_here(self) -> list[str]:
+        """:meth:`mismatches` against this machine, timed with the calibration's own settings."""
+        return self.mismatches(fingerprint(self.settings))
 
     def mismatches(self, here: dict[str, Any]) -> list[str]:
         """``"key: calibrated X, here Y"`` for every fingerprint key that differs."""
