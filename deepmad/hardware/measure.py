@@ -31,6 +31,7 @@ from typing import Any
 
 from deepmad.errors import DeepmadError
 from deepmad.spec.network import NetworkSpec
+from deepmad.utils.stats import iqr_over_median
 
 __all__ = [
     "Measurement",
@@ -166,10 +167,10 @@ def reject_outliers(samples: list[float], k: float = 3.0) -> tuple[list[float], 
 
 
 def _spread(kept: list[float]) -> float:
+    """IQR / median of the kept samples; (max - min) / median below 4 of them."""
     if len(kept) < 4:
         return (max(kept) - min(kept)) / statistics.median(kept)
-    q = statistics.quantiles(kept, n=4)
-    return (q[2] - q[0]) / statistics.median(kept)
+    return iqr_over_median(kept)
 
 
 def fingerprint(settings: TimingSettings) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from deepmad.mathnas.space import Arch
 from deepmad.mathnas.tables import BlockTable
 from deepmad.mathnas.validate import Validation, rank_correlations
 from deepmad.models import build_model
+from deepmad.utils.stats import iqr_over_median
 
 __all__ = ["MAX_SPREAD", "MIN_CHECKED", "MIN_SPEARMAN", "LatencyEvaluator", "NoiseReport", "NoisyTimingError", "TimingConfig",
            "assess_noise",
@@ -123,11 +124,7 @@ class LatencyEvaluator:
 
 def relative_spread(samples: Sequence[float]) -> float:
     """Interquartile range of the repeats over their median; 0 with fewer than 4 repeats."""
-    if len(samples) < 4:
-        return 0.0
-    q1, _, q3 = statistics.quantiles(samples, n=4)
-    med = statistics.median(samples)
-    return (q3 - q1) / med if med > 0 else math.inf
+    return 0.0 if len(samples) < 4 else iqr_over_median(samples)
 
 
 @dataclass(frozen=True)
