@@ -55,7 +55,7 @@ from deepmad.solvers._local import local_search, snap
 from deepmad.solvers.diagnose import diagnose, infeasibility_message
 from deepmad.solvers.problem import DesignProblem, DesignResult, Evaluation, finish
 from deepmad.solvers.space import Design
-from deepmad.solvers.status import certified_status
+from deepmad.solvers.status import certified_status, relative_gap
 
 __all__ = ["ExactConfig", "ExactSolver", "Progress"]
 
@@ -232,8 +232,8 @@ class _Search(Branching, Dives):
         if self.cfg.progress is None or now - self.last_progress < self.cfg.progress_every:
             return
         self.last_progress = now
-        gap = (bound - self.inc_obj) / max(abs(self.inc_obj), 1e-12) if self.inc_ev else math.inf
-        self.cfg.progress(Progress(now - self.t0, self.inc_obj, bound, max(gap, 0.0), self.stats.nodes,
+        gap = relative_gap(self.inc_obj, bound) if self.inc_ev else math.inf
+        self.cfg.progress(Progress(now - self.t0, self.inc_obj, bound, gap, self.stats.nodes,
                                    self.stats.dps))
 
     def start(self, contexts: list[Context], polish: int = 2) -> None:
@@ -283,7 +283,7 @@ class _Search(Branching, Dives):
             msg = (infeasibility_message(self.problem, []) if complete
                    else f"no feasible design found before the search stopped ({stop})")
             return finish(self.problem, None, "exact", status, msg, -math.inf, dual, st.nodes, self.elapsed())
-        gap = (dual - self.inc_obj) / max(abs(self.inc_obj), 1e-12)
+        gap = relative_gap(self.inc_obj, dual)
         msg = (f"gap {100 * gap:.3f}% (tolerance {100 * self.cfg.gap:.3f}%), {st.nodes} nodes, "
                f"{st.dps} bound evaluations ({st.dive_dps} in depth dives, {st.dive_time:.2f}s), "
                f"{st.milps} depth-leaf MILPs ({st.milp_time:.2f}s), "

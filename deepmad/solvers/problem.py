@@ -35,7 +35,7 @@ from deepmad.solvers.fasteval import (
     score_layout,
 )
 from deepmad.solvers.space import Design, DesignSpace, design_to_spec
-from deepmad.solvers.status import check_status
+from deepmad.solvers.status import check_status, relative_gap
 from deepmad.spec.network import NetworkSpec
 
 __all__ = [
@@ -272,9 +272,7 @@ class DesignResult:
     @property
     def gap(self) -> float:
         """Relative gap (dual - primal) / |primal|; inf without a primal or a finite dual."""
-        if not math.isfinite(self.primal_bound) or not math.isfinite(self.dual_bound):
-            return math.inf
-        return max(0.0, self.dual_bound - self.primal_bound) / max(abs(self.primal_bound), 1e-12)
+        return relative_gap(self.primal_bound, self.dual_bound)
 
     @property
     def constraints(self) -> tuple[ConstraintValue, ...]:

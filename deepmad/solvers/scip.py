@@ -28,7 +28,7 @@ from deepmad.errors import DeepmadError
 from deepmad.solvers._bound import Context
 from deepmad.solvers.diagnose import diagnose, infeasibility_message
 from deepmad.solvers.problem import DesignProblem, DesignResult, finish
-from deepmad.solvers.status import from_scip
+from deepmad.solvers.status import from_scip, relative_gap
 
 __all__ = ["ScipConfig", "ScipSolver", "scip_model"]
 
@@ -90,8 +90,7 @@ def _status(raw: list[str], primal: float, dual: float, found: bool) -> str:
         return from_scip(unfinished[0], math.inf)
     if not found:
         return "infeasible"
-    gap = max(0.0, dual - primal) / max(abs(primal), 1e-12)
-    return from_scip("optimal", gap)
+    return from_scip("optimal", relative_gap(primal, dual))
 
 
 def scip_model() -> type:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["STATUSES", "OPTIMAL_GAP", "check_status", "certified_status", "from_scip"]
+__all__ = ["STATUSES", "OPTIMAL_GAP", "check_status", "certified_status", "from_scip", "relative_gap"]
 
 STATUSES = ("optimal", "gap_limit", "time_limit", "node_limit", "other_limit", "interrupted",
             "infeasible", "completed", "failed")
@@ -38,6 +38,14 @@ def check_status(status: str) -> str:
     if status not in STATUSES:
         raise ValueError(f"solver status {status!r} is not one of {', '.join(STATUSES)}")
     return status
+
+
+def relative_gap(primal: float, dual: float) -> float:
+    """The certified relative gap ``max(0, dual - primal) / |primal|`` of a maximisation (the
+    objective of the best design against an upper bound); inf unless both are finite."""
+    if not math.isfinite(primal) or not math.isfinite(dual):
+        return math.inf
+    return max(0.0, dual - primal) / max(abs(primal), 1e-12)
 
 
 def certified_status(stop: str, gap: float) -> str:

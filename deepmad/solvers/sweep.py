@@ -22,6 +22,7 @@ from typing import Any
 from deepmad.errors import DeepmadError
 from deepmad.solvers.base import get_solver
 from deepmad.solvers.problem import DesignProblem, DesignResult
+from deepmad.solvers.status import relative_gap
 
 __all__ = ["WARM_START_SOLVERS", "SweepPoint", "geometric_values", "sweep"]
 
@@ -40,10 +41,7 @@ class SweepPoint:
     @property
     def sweep_gap(self) -> float:
         """Relative gap against :attr:`sweep_dual` (inf without a design or a finite bound)."""
-        obj = self.result.objective
-        if not math.isfinite(obj) or not math.isfinite(self.sweep_dual):
-            return math.inf
-        return max(0.0, self.sweep_dual - obj) / max(abs(obj), 1e-12)
+        return relative_gap(self.result.objective, self.sweep_dual)
 
 
 def geometric_values(lo: float, hi: float, n: int, integer: bool = False) -> tuple[float, ...]:
