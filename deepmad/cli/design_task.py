@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from deepmad.cli.base import parse_count
+from deepmad.cli.base import output_file, parse_count
 from deepmad.errors import DeepmadError
 from deepmad.solvers import DesignProblem, DesignResult
 from deepmad.solvers.sweep import SweepPoint, geometric_values, sweep
@@ -101,7 +101,7 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--num-classes", type=_positive(0), metavar="N",
                    help="classifier outputs, counted in the costs (default 1000; 0: no classifier)")
     r = parser.add_argument_group("report and sweep")
-    r.add_argument("--plot", metavar="FILE.png", help="draw the design report (with --sweep: objective vs budget)")
+    r.add_argument("--plot", type=output_file(".png"), metavar="FILE.png", help="draw the design report (with --sweep: objective vs budget)")
     r.add_argument("--sweep", type=_sweep, metavar="QTY=LO:HI:N",
                    help=f"solve one design per budget value, N geometric steps; QTY: {', '.join(SWEEP_QUANTITIES)}")
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from deepmad.cli.base import Command
+from deepmad.cli.base import Command, output_file
 from deepmad.cli.core import format_table
 from deepmad.errors import DeepmadError
 
@@ -98,7 +98,8 @@ class Calibrate(Command):
         )
         parser.add_argument("--no-presets", action="store_true", help="leave the presets out")
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--output", "-o", required=True, help="calibration JSON to write")
+        parser.add_argument("--output", "-o", required=True, type=output_file(".json"),
+                            help="calibration JSON to write")
 
     def run(self, args: argparse.Namespace) -> int:
         from deepmad.hardware.campaign import CalibrateConfig, calibrate
@@ -132,8 +133,6 @@ class Calibrate(Command):
             args.passes,
         )
         out = Path(args.output)
-        if out.is_dir():
-            raise DeepmadError(f"--output {args.output!r} is a directory; expected a file path")
         if settings.device == "cuda":
             import torch
 

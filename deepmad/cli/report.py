@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from deepmad.cli import core
+from deepmad.cli.base import output_file
 from deepmad.cost import CONVENTIONS
 from deepmad.errors import DeepmadError
 from deepmad.solvers.problem import ConstraintValue
@@ -71,7 +72,7 @@ class Show(core.Show):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         super().add_arguments(parser)
-        parser.add_argument("--plot", metavar="FILE.png",
+        parser.add_argument("--plot", type=output_file(".png"), metavar="FILE.png",
                             help="draw the design report: per-stage c, b, L, k; shares of MACs, params, "
                                  "activations; constraint slacks of a design result")
         parser.add_argument("--compare", metavar="PRESET", help="a reference (preset or spec file) drawn side by side (needs --plot)")

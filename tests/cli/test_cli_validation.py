@@ -45,6 +45,12 @@ BAD = [
     (["mathnas", "solve", "--table", "nb201", "--time-limit", "-1"], "argument --time-limit: -1 is out of range"),
     (["mathnas", "solve", "--table", "nb201", "--max-latency", "inf"], "argument --max-latency: inf is out of range"),
     (["eval", "--checkpoint", "x.pt", "--batch-size", "0"], "argument --batch-size: 0 is out of range"),
+    (["design", "--space", "resnet", "--params", "1M", "--plot", "adir.png"],
+     "argument --plot: cannot write adir.png: it is a directory"),
+    (["design", "--space", "resnet", "--params", "1M", "--plot", "x.jpg"], "'x.jpg' must end in .png"),
+    (["show", "resnet18", "--plot", "x.jpg"], "argument --plot: 'x.jpg' must end in .png (got .jpg)"),
+    (["calibrate", "--output", "adir.json"], "argument --output/-o: cannot write adir.json: it is a directory"),
+    (["calibrate", "--output", "cal.txt"], "'cal.txt' must end in .json"),
 ]
 
 
