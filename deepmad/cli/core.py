@@ -13,16 +13,14 @@ from deepmad.spec import get_preset, list_presets, load_spec, save_spec_json, sa
 from deepmad.spec.blocks import ConvBNAct, ResNetStem
 from deepmad.spec.network import NetworkSpec
 from deepmad.spec.presets import DISPLAY_NAMES
+from deepmad.utils.numbers import si
 
 __all__ = ["COMMANDS", "format_table", "human"]
 
 
 def human(n: float) -> str:
     """Short human form: 25557032 -> '25.56M', 4089184256 -> '4.09G'."""
-    for div, suf in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.2f}{suf}"
-    return f"{n:g}"
+    return si(n, ".2f")
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:

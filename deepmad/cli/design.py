@@ -52,6 +52,7 @@ from deepmad.solvers.templates import space_problem
 from deepmad.spec import get_preset, load_spec
 from deepmad.spec.presets import DISPLAY_NAMES
 from deepmad.utils.io import atomic_write_json
+from deepmad.utils.numbers import si
 
 __all__ = ["COMMANDS", "DesignCommand", "ScoreCommand", "build_problem", "feasible_problem", "solve_design", "summary"]
 
@@ -222,11 +223,7 @@ def _budget_dict(b: Budget) -> dict:
 def _fmt(x: float) -> str:
     if isinstance(x, float) and not x.is_integer():
         return f"{x:.4g}"
-    x = float(x)
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.3f}{unit}"
-    return f"{x:g}"
+    return si(float(x), ".3f")
 
 
 def summary(problem: DesignProblem, result: DesignResult, args: argparse.Namespace) -> str:

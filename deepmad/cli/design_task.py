@@ -22,6 +22,7 @@ from deepmad.solvers import DesignProblem, DesignResult
 from deepmad.solvers.sweep import SweepPoint, geometric_values, sweep
 from deepmad.solvers.templates import MIN_FINAL_SIDE
 from deepmad.utils.io import atomic_write_json
+from deepmad.utils.numbers import si
 
 __all__ = ["LAYOUT_FLAGS", "LAYOUT_LABELS", "SweepSpec", "add_task_arguments", "check_like_flags",
            "head_note", "layout_kwargs", "plot_design", "run_sweep"]
@@ -156,10 +157,7 @@ def plot_design(path: str, problem: DesignProblem, result: DesignResult) -> None
 
 
 def _fmt(x: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.3g}{unit}"
-    return f"{x:.4g}"
+    return si(x, ".3g", ".4g")
 
 
 _HEADER = f"  {'budget':>9} {'objective':>10} {'gap':>8} {'params':>8} {'MACs':>8} {'acts':>8} {'time':>7}"

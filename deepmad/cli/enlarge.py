@@ -24,6 +24,7 @@ from deepmad.enlarge import (
 )
 from deepmad.spec import load_spec
 from deepmad.utils.io import atomic_write_json
+from deepmad.utils.numbers import si
 
 __all__ = ["COMMANDS", "Enlarge"]
 
@@ -42,10 +43,7 @@ def _counts(text: str) -> tuple[float, ...]:
 
 
 def _human(n: float) -> str:
-    for div, suf in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.3g}{suf}"
-    return f"{n:g}"
+    return si(n, ".3g")
 
 
 def _print_path(result: EnlargeResult) -> None:

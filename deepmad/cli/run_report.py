@@ -17,17 +17,13 @@ from typing import Any
 from deepmad.cost import count_network
 from deepmad.spec import NetworkSpec, load_spec
 from deepmad.utils.io import atomic_write_text
+from deepmad.utils.numbers import si
 
 __all__ = ["write_report", "draw_design_png"]
 
 
 def _n(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.3f}{unit}"
-    return f"{x:g}"
+    return "n/a" if x is None else si(x, ".3f")
 
 
 def draw_design_png(out: Path, design: dict[str, Any], spec: NetworkSpec) -> str:

@@ -13,15 +13,13 @@ from pathlib import Path
 
 from deepmad.enlarge.records import EnlargeResult
 from deepmad.utils.figures import save_png
+from deepmad.utils.numbers import si
 
 __all__ = ["plot_allocation"]
 
 
 def _label(point_macs: int) -> str:
-    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if point_macs >= div:
-            return f"{point_macs / div:.3g}{suffix}"
-    return str(point_macs)
+    return si(point_macs, ".3g", "")
 
 
 def plot_allocation(results: Sequence[EnlargeResult], path: str | os.PathLike[str],

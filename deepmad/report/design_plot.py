@@ -20,6 +20,7 @@ from deepmad.errors import DeepmadError
 from deepmad.spec.blocks import ResNetStem
 from deepmad.spec.network import NetworkSpec
 from deepmad.utils.figures import save_png
+from deepmad.utils.numbers import si
 
 __all__ = ["StageRow", "stage_table", "draw_design"]
 
@@ -130,10 +131,7 @@ def _share_panel(ax, rows: Sequence[StageRow]) -> None:
 
 
 def _si(x: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.4g}{unit}"
-    return f"{x:.4g}"
+    return si(x, ".4g", ".4g")
 
 
 def _slack_panel(ax, constraints: Sequence) -> None:

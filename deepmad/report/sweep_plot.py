@@ -15,6 +15,7 @@ from pathlib import Path
 
 from deepmad.errors import DeepmadError
 from deepmad.utils.figures import save_png
+from deepmad.utils.numbers import si
 
 __all__ = ["PresetMark", "SweepRow", "preset_marks", "draw_sweep"]
 
@@ -65,10 +66,7 @@ def preset_marks(problem, quantity_name: str, lo: float, hi: float,
 
 
 def _si(x: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.3g}{unit}"
-    return f"{x:.3g}"
+    return si(x, ".3g", ".3g")
 
 
 def draw_sweep(path: str | os.PathLike[str], rows: Sequence[SweepRow], quantity: str,
