@@ -50,8 +50,7 @@ def result_constraints(source: str) -> tuple[ConstraintValue, ...]:
     if not isinstance(rows, list):
         return ()
     try:
-        return tuple(ConstraintValue(r["name"], r["sense"], float(r["value"]), float(r["limit"]),
-                                     float(r["slack"])) for r in rows)
+        return tuple(ConstraintValue.from_dict(r) for r in rows)
     except (KeyError, TypeError, ValueError):
         raise DeepmadError(f"{source}: constraints list is malformed; expected deepmad design output") from None
 

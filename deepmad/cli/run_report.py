@@ -3,13 +3,12 @@
 Figures: the design's objective, solver status and certified gap, the costs of the design and
 of the trained network (torch convention, at the training resolution and class count), the
 test accuracy of ``best.pt``, the ONNX check, and the wall time of every step. Pictures: the
-design report (``design.png``, drawn by :func:`deepmad.report.draw_design` where that module is
-installed; the section says so otherwise) and the training curves (``curves.png``).
+design report (``design.png``, drawn by :func:`deepmad.report.draw_design`) and the training
+curves (``curves.png``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -27,15 +26,11 @@ def _n(x: float | None) -> str:
 
 
 def draw_design_png(out: Path, design: dict[str, Any], spec: NetworkSpec) -> str:
-    """Draw ``out/design.png``; returns the report section's text (an image link or why not)."""
-    if importlib.util.find_spec("deepmad.report") is None:
-        return ("The design-report picture needs the `deepmad.report` module, which this "
-                "installation lacks; the stage table above holds the same structure.")
+    """Draw ``out/design.png``; returns the report section's image link."""
     from deepmad.report import draw_design
     from deepmad.solvers.problem import ConstraintValue
 
-    constraints = [ConstraintValue(c["name"], c["sense"], c["value"], c["limit"], c["slack"])
-                   for c in design.get("constraints", [])]
+    constraints = [ConstraintValue.from_dict(c) for c in design.get("constraints", [])]
     title = f"objective {design['objective']:.3f}; certified gap {_gap(design['solver']['gap'])}"
     draw_design(out / "design.png", spec, name=spec.name or "design", constraints=constraints,
                 title=title)
@@ -47,11 +42,8 @@ def _gap(gap: float | None) -> str:
 
 
 def _status(solver: dict[str, Any]) -> str:
-    """Status and certified gap; 'optimal' is qualified unless the gap is zero."""
-    gap = solver["gap"]
-    if solver["status"] == "optimal" and gap:
-        return f"certified gap {_gap(gap)} (status 'optimal' = within the --gap tolerance)"
-    return f"status {solver['status']}, certified gap {_gap(gap)}"
+    """Status and certified gap (the statuses are exact: ``optimal`` only at a zero gap)."""
+    return f"status {solver['status']}, certified gap {_gap(solver['gap'])}"
 
 
 def _stage_table(spec: NetworkSpec) -> list[str]:

@@ -120,6 +120,11 @@ class ConstraintValue:
         """The record of ``value`` against ``sense limit`` (slack ``value - limit`` or ``limit - value``)."""
         return cls(name, sense, value, limit, value - limit if sense == "<=" else limit - value)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ConstraintValue:
+        """The record :meth:`to_dict` wrote (a design result JSON's ``constraints`` entries)."""
+        return cls(str(d["name"]), str(d["sense"]), float(d["value"]), float(d["limit"]), float(d["slack"]))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able record."""
         return {"name": self.name, "sense": self.sense, "value": self.value, "limit": self.limit,
