@@ -15,6 +15,7 @@ import json
 import math
 import sys
 from dataclasses import replace
+from typing import Any
 
 from deepmad.cli.base import Command, number, output_file, parse_count
 from deepmad.cli.design_latency import (
@@ -83,21 +84,23 @@ def build_problem(args: argparse.Namespace) -> DesignProblem:
     """The design problem the flags describe (``--like`` defaults to ``deepmad_r50``), with the
     latency model and budget of ``--calibration`` / ``--latency`` / ``--throughput``."""
     cal, lat_budget = latency_budget(args)
-    return with_latency(_budget_problem(args), cal, lat_budget)
+    return with_latency(_budget_problem(args, cal, lat_budget), cal, lat_budget)
 
 
-def _budget_problem(args: argparse.Namespace) -> DesignProblem:
+def _budget_problem(args: argparse.Namespace, cal: Any = None, lat_budget: Budget | None = None) -> DesignProblem:
+    """The problem of ``--like`` / ``--space`` and the cost flags (a template's depth caps and its
+    "needs a budget" check see the latency budget too; :func:`with_latency` adds it to a preset's)."""
     objective = ScoreConfig(mode=args.mode)
     if args.like and args.space:
         raise DeepmadError("use either --like PRESET or --space TEMPLATE, not both")
     if args.space:
         convention = args.convention or "torch"
-        budgets = _flag_budgets(args, convention)
-        if not any(b.quantity != "rho" for b in budgets):  # depth caps come from a cost budget
+        budgets = [*_flag_budgets(args, convention), *([lat_budget] if lat_budget else [])]
+        if not any(b.quantity != "rho" for b in budgets):
             raise DeepmadError("--space needs at least one budget (--params, --macs, --flops, "
-                               "--activations or --layers)")
+                               "--activations, --layers, --latency or --throughput)")
         return space_problem(args.space, objective, tuple(budgets), resolution=args.resolution or (224,),
-                             **layout_kwargs(args))
+                             latency_model=cal, **layout_kwargs(args))
     check_like_flags(args)
     name = args.like or "deepmad_r50"
     base = like(name, objective)

@@ -133,14 +133,15 @@ def design(like: str | None = None, mode: str = "paper", solver: str = "exact",
         if resolution is not None:
             res = (resolution,) if isinstance(resolution, int) else tuple(resolution)
             problem = replace(problem, space=replace(problem.space, resolutions=res), _cache={})
+        if latency_model is not None or lat_budgets:
+            problem = replace(problem, budgets=problem.budgets + lat_budgets, latency_model=latency_model,
+                              _cache={})
     else:
         if not budgets and not lat_budgets:
             raise DeepmadError(f"space={space!r} needs budgets, e.g. (Budget('params', upper=5e6),)")
         problem = space_problem(
-            space, objective, tuple(budgets or ()), resolution=resolution or 224, strides=strides,
-            min_final_side=MIN_FINAL_SIDE if min_final_side is None else min_final_side,
+            space, objective, tuple(budgets or ()) + lat_budgets, resolution=resolution or 224,
+            strides=strides, min_final_side=MIN_FINAL_SIDE if min_final_side is None else min_final_side,
             in_channels=3 if in_channels is None else in_channels,
-            num_classes=1000 if num_classes is None else num_classes)
-    if latency_model is not None or lat_budgets:
-        problem = replace(problem, budgets=problem.budgets + lat_budgets, latency_model=latency_model, _cache={})
+            num_classes=1000 if num_classes is None else num_classes, latency_model=latency_model)
     return get_solver(solver, **options).solve(problem)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 from deepmad.errors import DeepmadError
 from deepmad.scores.entropy import ScoreConfig
@@ -236,23 +237,27 @@ def template(name: str, resolution: int = 224, strides: tuple[int, ...] | None =
 def space_problem(name: str, objective: ScoreConfig, budgets: tuple[Budget, ...],
                   resolution: int | tuple[int, ...] = 224, strides: tuple[int, ...] | None = None,
                   min_final_side: int = MIN_FINAL_SIDE, in_channels: int = 3, num_classes: int = 1000,
-                  labels: dict[str, str] | None = None) -> DesignProblem:
+                  labels: dict[str, str] | None = None, latency_model: Any = None) -> DesignProblem:
     """The design problem of template ``name`` under ``budgets`` (rho defaults to the template's).
 
     The layout is set at the smallest resolution; depth ranges are cut by :func:`cap_depths`.
+    A ``latency_ms`` budget (priced by ``latency_model``, a
+    :class:`deepmad.hardware.Calibration`) is a cost budget like the others, but caps no depth:
+    the template's depth ranges stay as they are unless another budget cuts them.
     """
     res = (resolution,) if isinstance(resolution, int) else tuple(resolution)
     if not res:
         raise DeepmadError(f"{(labels or _API_LABELS)['resolution']}=() is invalid; expected a side >= 8")
     budgets = tuple(budgets)
     if not any(b.quantity not in ("rho", "resolution") for b in budgets):
-        raise DeepmadError(f"space {name!r} needs a cost budget: params, macs, flops, activations or layers")
+        raise DeepmadError(f"space {name!r} needs a cost budget: params, macs, flops, activations, layers "
+                           "or latency_ms")
     if not any(b.quantity == "rho" for b in budgets):
         budgets += (Budget("rho", upper=TEMPLATE_RHO[name]),)
     space = template(name, resolution=min(res), strides=strides, min_final_side=min_final_side,
                      in_channels=in_channels, num_classes=num_classes, labels=labels)
     space = cap_depths(replace(space, resolutions=res), budgets)
-    return DesignProblem(space, objective, budgets, name=f"space_{name}")
+    return DesignProblem(space, objective, budgets, name=f"space_{name}", latency_model=latency_model)
 
 
 def depth_cap(space: DesignSpace, budgets: tuple[Budget, ...]) -> int | None:

@@ -93,6 +93,23 @@ def test_throughput_becomes_a_step_budget(capsys: pytest.CaptureFixture[str], tm
     assert data["costs"]["latency_ms"] <= b["upper"] * (1 + 1e-12) and "img/s" in text
 
 
+def test_latency_alone_is_a_template_budget(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``--space`` with --latency / --throughput and no other cost flag (CLI and API)."""
+    from deepmad.solvers import Budget, design
+
+    inf, train = _cal(tmp_path / "inf.json"), _cal(tmp_path / "train.json", "train", 32)
+    alone = [a for a in SPACE if a not in ("--params", "0.27M")]
+    data, _ = _design(capsys, [*alone, "--latency", "20ms", "--calibration", str(inf)], tmp_path / "l.json")
+    assert [b["name"] for b in data["problem"]["budgets"]] == ["rho", "latency_ms"]
+    assert 0 < data["costs"]["latency_ms"] <= 20.0 * (1 + 1e-12) and data["solver"]["verified"]
+    data, _ = _design(capsys, [*alone, "--throughput", "55", "--calibration", str(train)], tmp_path / "t.json")
+    assert data["costs"]["latency_ms"] <= 1000.0 * 32 / 55 * (1 + 1e-12)
+    assert "--latency or --throughput" in _error(capsys, alone)
+    api = design(space="resnet", resolution=32, num_classes=10, budgets=(Budget("latency_ms", upper=20.0),),
+                 latency_model=Calibration.load(inf), time_limit=2)
+    assert api.evaluation.feasible and 0 < api.evaluation.costs.latency_ms <= 20.0 * (1 + 1e-12)
+
+
 def test_fingerprint_mismatch_warns(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     cal = _cal(tmp_path / "other.json", cpu="Some Other CPU 9000")
     assert main([*SPACE, "--calibration", str(cal), "--output", str(tmp_path / "o.json")]) == 0
