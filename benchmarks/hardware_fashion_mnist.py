@@ -9,7 +9,8 @@ in ``--out`` (rerun the same command to continue after an interruption):
    -> ``OUT/baseline.json``; its training step is timed on this CPU (train mode, batch B, the
    calibration's clock): the budget.
 3. ``design``: ``deepmad design --space resnet --resolution R --in-channels 1 --num-classes 10
-   --throughput 1000 B / t_baseline --calibration OUT/cal_train.json`` -> ``OUT/design.json``;
+   --throughput 1000 B / t_baseline --calibration OUT/cal_train.json --measure --resolve-measured 2``
+   -> ``OUT/design.json`` (re-solved at a tightened model budget while measured above the budget);
    then both training steps are timed again side by side, alternating, ``--rounds`` times.
 4. ``train``: both networks x ``--seeds`` with one recipe (:func:`deepmad.train.fit`: full
    60k / 10k, SGD-Nesterov, cosine with 1 warm-up epoch, label smoothing 0.1, crop + flip, fp32,
@@ -71,7 +72,7 @@ def baseline(out: Path, args: argparse.Namespace) -> Path:
 
 def step_ms(cal: Calibration, path: Path) -> float:
     """One timing of the training step (the calibration's settings and clock)."""
-    return Timer(cal.settings(), target_s=1.0).time(load_spec_json(path)).median_ms
+    return Timer(cal.settings, target_s=1.0).time(load_spec_json(path)).median_ms
 
 
 def design(out: Path, cal_path: Path, base: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -86,14 +87,16 @@ def design(out: Path, cal_path: Path, base: Path, args: argparse.Namespace) -> d
     if not path.exists():
         _cli("design", "--space", "resnet", "--resolution", str(args.resolution), "--in-channels", "1",
              "--num-classes", "10", "--throughput", f"{img_s:.4f}", "--calibration", str(cal_path),
-             "--time-limit", str(args.time_limit), "--output", str(path))
+             "--time-limit", str(args.time_limit), "--measure", "--resolve-measured", "2",
+             "--output", str(path))
     times: dict[str, list[float]] = {n: [] for n in NETS}
     for _ in range(args.rounds):
         for name in NETS:
             times[name].append(step_ms(cal, out / f"{name}.json"))
     result = json.loads(path.read_text())
-    info = {"budget_ms": budget_ms, "budget_img_s": img_s, "status": result.get("status"),
-            "gap": result.get("gap"), "objective": result.get("objective"),
+    info = {"budget_ms": budget_ms, "budget_img_s": img_s, "status": result["solver"]["status"],
+            "gap": result["solver"]["gap"], "objective": result["objective"],
+            "rounds": result.get("latency", {}).get("rounds"),
             "step_ms": times, "predicted_ms": {n: cal.predict(load_spec_json(out / f"{n}.json")).total_ms
                                                for n in NETS}}
     atomic_write_json(summary, info)

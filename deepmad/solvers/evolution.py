@@ -13,10 +13,17 @@ the paper's mathematical program; it runs TinyNAS's mutation-based search
 * budgets are hard filters; a feasible child is appended; whenever the list exceeds the
   population size it is sorted by fitness (score - depth penalty), de-duplicated and truncated.
 
+A seed that misses a budget (the reference refuses it) starts a feasibility phase: the same
+mutations, with every infeasible design ranked below every feasible one and by its total
+relative excess :func:`violation` among the infeasible, until the first feasible child; the
+search then goes on as the reference's. If no child is ever feasible the search fails naming
+the least-violating design's unmet budgets.
+
 Two reference defects are fixed: the block index is drawn inclusively (numpy's ``randint(0, n-1)``
 never picked the last block, freezing the ResNet nets' last stage), and the RNG is seeded
-(``seed``), so runs are reproducible. Mutated values are clipped to the problem's space (a no-op
-for ``--like`` spaces, which contain every reachable structure).
+(``seed``), so runs are reproducible. Mutated widths and bottlenecks are moved to the nearest
+value of the problem's grid (a no-op for ``--like`` spaces, which contain every reachable
+structure; template and user spaces have coarser grids).
 """
 
 from __future__ import annotations
@@ -28,10 +35,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from deepmad.errors import DeepmadError
-from deepmad.solvers.problem import DesignProblem, DesignResult, finish
+from deepmad.solvers.problem import DesignProblem, DesignResult, Evaluation, finish
 from deepmad.solvers.space import Design, DesignSpace, smart_round
 
-__all__ = ["EvolutionConfig", "EvolutionSolver", "smallest_design"]
+__all__ = ["EvolutionConfig", "EvolutionSolver", "smallest_design", "violation"]
 
 _R_SCALES = (1.5, 1.25, 0.8, 0.6, 0.5)
 _M_SCALES = tuple(float(x) for x in np.arange(0.5, 2.01, 0.1))
@@ -71,14 +78,10 @@ class EvolutionSolver:
         t0 = time.perf_counter()
         seed = self.start or smallest_design(space)
         ev = problem.evaluate(seed)
-        if not ev.feasible:
-            bad = "; ".join(f"{c.name} {c.value:g} {c.sense} {c.limit:g}" for c in ev.constraints if not c.satisfied)
-            raise DeepmadError(f"the evolution's seed does not meet the budgets ({bad}); "
-                               "the reference requires a feasible seed")
         rng = np.random.default_rng(cfg.seed)
         mut = _Mutator(space, rng)
-        pop: list[tuple[float, Design]] = [(ev.objective, seed)] * cfg.population
-        best = (ev.objective, seed)
+        pop: list[tuple[_Fitness, Design]] = [(_fitness(ev), seed)] * cfg.population
+        best = (_fitness(ev), seed)  # a feasible best has best[0].feasible
         history, marks, improvements = [], sorted(cfg.checkpoints), []
         n, interrupted = 0, False
         try:  # Ctrl-C keeps the best design so far (status "interrupted")
@@ -90,31 +93,66 @@ class EvolutionSolver:
                 for _ in range(cfg.mutations_per_child):
                     child = mut.mutate(child)
                 cev = problem.evaluate(child)
-                if cev.feasible:
-                    pop.append((cev.objective, child))
-                    if cev.objective > best[0]:
-                        best = (cev.objective, child)
-                        improvements.append((n, best[0], time.perf_counter() - t0))
+                fit = _fitness(cev)
+                if cev.feasible or not best[0].feasible:
+                    pop.append((fit, child))
+                if fit > best[0]:
+                    best = (fit, child)
+                    if cev.feasible:
+                        improvements.append((n, cev.objective, time.perf_counter() - t0))
                 while marks and n >= marks[0]:
-                    history.append((marks.pop(0), best[0], time.perf_counter() - t0))
+                    history.append((marks.pop(0), _objective(best[0]), time.perf_counter() - t0))
                 if time.perf_counter() - t0 > cfg.time_limit:
                     break
         except KeyboardInterrupt:
             interrupted = True
-        history.append((n, best[0], time.perf_counter() - t0))
+        history.append((n, _objective(best[0]), time.perf_counter() - t0))
+        if not best[0].feasible:
+            bad = "; ".join(f"{c.name} {c.value:g} {c.sense} {c.limit:g}"
+                            for c in problem.evaluate(best[1]).constraints if not c.satisfied)
+            raise DeepmadError(f"the evolution found no design meeting the budgets in {n} children (closest: "
+                               f"{bad}); try the exact solver, which proves infeasibility, or a larger budget")
         msg = f"{n} children, population {cfg.population}, seed {cfg.seed} (no optimality bound)"
         status = "interrupted" if interrupted else "completed" if n >= cfg.children else "time_limit"
-        return finish(problem, best[1], "evolution", status, msg, best[0], math.inf, n,
+        return finish(problem, best[1], "evolution", status, msg, best[0].value, math.inf, n,
                       time.perf_counter() - t0, {"history": history, "improvements": improvements})
 
 
-def _rank(pop: list[tuple[float, Design]], size: int) -> list[tuple[float, Design]]:
+@dataclass(frozen=True, order=True)
+class _Fitness:
+    """Rank of a design: every feasible one above every infeasible one; then the objective
+    (feasible) or minus :func:`violation` (infeasible)."""
+
+    feasible: bool
+    value: float
+
+
+def violation(ev: Evaluation) -> float:
+    """Total relative excess over the unmet budgets: ``sum max(0, (v - u) / |u|)`` over upper
+    limits and ``sum max(0, (l - v) / |l|)`` over lower ones (0 for a feasible design)."""
+    total = 0.0
+    for c in ev.constraints:
+        if not c.satisfied:
+            total += abs(c.value - c.limit) / max(abs(c.limit), 1e-12)
+    return total
+
+
+def _objective(fit: _Fitness) -> float:
+    """The objective of a feasible best, NaN while none is feasible (history entries)."""
+    return fit.value if fit.feasible else math.nan
+
+
+def _fitness(ev: Evaluation) -> _Fitness:
+    return _Fitness(True, ev.objective) if ev.feasible else _Fitness(False, -violation(ev))
+
+
+def _rank(pop: list[tuple[_Fitness, Design]], size: int) -> list[tuple[_Fitness, Design]]:
     """Sort by fitness (descending), drop duplicate structures, keep the best ``size``."""
     seen, out = set(), []
-    for obj, d in sorted(pop, key=lambda t: -t[0]):
+    for fit, d in sorted(pop, key=lambda t: t[0], reverse=True):
         if d not in seen:
             seen.add(d)
-            out.append((obj, d))
+            out.append((fit, d))
             if len(out) == size:
                 break
     return out
@@ -132,6 +170,11 @@ def smallest_design(space: DesignSpace) -> Design:
         prev = c
     final = space.final_conv.values()[0] if space.final_conv is not None else None
     return Design(min(space.resolutions), stem, tuple(stages), final)
+
+
+def _nearest(values: list[int] | tuple[int, ...], x: int) -> int:
+    """The allowed value closest to ``x`` (the smaller on a tie): mutated widths stay on the grid."""
+    return min(values, key=lambda v: (abs(v - x), v))
 
 
 class _Mutator:
@@ -170,7 +213,7 @@ class _Mutator:
         new = min(s.hi, new)
         new = max(s.lo, new) if self.mobile else new
         new = min(d.stages[0][0], new)
-        return replace(d, stem=max(1, new))
+        return replace(d, stem=_nearest(s.values(), max(1, new)))
 
     def _stage(self, d: Design, j: int) -> Design:
         c, b, depth, k = d.stages[j]
@@ -195,7 +238,8 @@ class _Mutator:
             c, b = self._mobile_channels(op, c, b, cin, nxt)
         else:
             c, b = self._resnet_channels(op, c, b, cin, nxt)
-        c = min(max(c, rng.width.lo), max(rng.width.values()))
+        c = _nearest(rng.width.values(), c)
+        b = _nearest(self.space.bottleneck_values(j, c) or rng.bottleneck.values(c), b)
         stages = list(d.stages)
         stages[j] = (c, b, depth, k)
         return replace(d, stages=tuple(stages))

@@ -15,7 +15,7 @@ from deepmad.solvers import (
     infeasibility_message,
     like,
 )
-from deepmad.solvers.evolution import _rank, smallest_design
+from deepmad.solvers.evolution import _Fitness, _rank, smallest_design, violation
 from tests.solvers.conftest import tiny_mobile, tiny_resnet
 
 
@@ -44,6 +44,13 @@ def test_evolution_mutates_the_last_stage() -> None:
     assert p.space.contains(r.design) is None
 
 
+def test_evolution_stays_on_a_coarse_grid() -> None:
+    """Mutations scale widths by 0.5-1.5 and round to 8; tiny_resnet's bottleneck steps are 16."""
+    p = tiny_resnet()
+    r = EvolutionSolver(children=3000, seed=0).solve(p)
+    assert p.space.contains(r.design) is None and r.verified
+
+
 def test_evolution_history_checkpoints() -> None:
     r = EvolutionSolver(children=500, seed=1, checkpoints=(100, 400)).solve(tiny_resnet())
     assert [h[0] for h in r.extras["history"]] == [100, 400, 500]
@@ -51,17 +58,39 @@ def test_evolution_history_checkpoints() -> None:
     assert objs == sorted(objs)
 
 
-def test_evolution_needs_a_feasible_seed() -> None:
+def test_evolution_reaches_feasibility_from_an_infeasible_seed() -> None:
+    """A seed over a budget starts the feasibility phase (the reference refused it)."""
+    base = tiny_resnet()
+    big = base.evaluate(smallest_design(base.space))
+    seed = EvolutionSolver(children=3000, seed=0).solve(base).design  # a large feasible design
+    limit = 0.6 * base.evaluate(seed).costs.params_torch
+    p = tiny_resnet(budgets=(Budget("params", upper=limit),))
+    assert not p.evaluate(seed).feasible and big.costs.params_torch < limit
+    r = EvolutionSolver(children=2000, seed=0, start=seed).solve(p)
+    assert r.verified and r.evaluation.feasible and r.evaluation.costs.params_torch <= limit
+
+
+def test_evolution_without_any_feasible_child_fails_naming_the_budget() -> None:
     p = tiny_resnet(budgets=(Budget("params", upper=1e3),))
-    with pytest.raises(DeepmadError, match="seed does not meet the budgets"):
-        EvolutionSolver(children=10).solve(p)
+    with pytest.raises(DeepmadError, match=r"found no design meeting the budgets in 50 children \(closest: params"):
+        EvolutionSolver(children=50).solve(p)
+
+
+def test_violation_is_the_relative_excess() -> None:
+    p = tiny_resnet(budgets=(Budget("params", upper=1e3),))
+    ev = p.evaluate(smallest_design(p.space))
+    assert violation(ev) == pytest.approx((ev.costs.params_torch - 1e3) / 1e3)
+    assert violation(tiny_resnet().evaluate(smallest_design(p.space))) == 0.0
 
 
 def test_rank_sorts_dedupes_and_truncates() -> None:
     d = smallest_design(tiny_resnet().space)
     e = d.__class__(d.resolution, d.stem + 8, d.stages, d.final)
-    assert _rank([(1.0, d), (3.0, e), (2.0, d)], 5) == [(3.0, e), (2.0, d)]
-    assert _rank([(1.0, d), (3.0, e)], 1) == [(3.0, e)]
+    f1, f2, f3 = (_Fitness(True, v) for v in (1.0, 2.0, 3.0))
+    assert _rank([(f1, d), (f3, e), (f2, d)], 5) == [(f3, e), (f2, d)]
+    assert _rank([(f1, d), (f3, e)], 1) == [(f3, e)]
+    worse = _Fitness(False, -0.1)  # any infeasible design ranks below every feasible one
+    assert _rank([(worse, e), (_Fitness(True, -5.0), d)], 1) == [(_Fitness(True, -5.0), d)]
 
 
 def test_diagnosis_names_the_budget_and_the_shortfall() -> None:
