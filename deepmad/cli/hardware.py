@@ -97,6 +97,10 @@ class Calibrate(Command):
             "is kept (default: 1; use 2-3 on a shared machine)",
         )
         parser.add_argument("--no-presets", action="store_true", help="leave the presets out")
+        parser.add_argument("--no-reference", action="store_true",
+                            help="time networks alone; by default each run is paired with a run of a "
+                            "reference network and the fit uses the ratios, which cancel the machine's "
+                            "speed changes (twice the runs)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--output", "-o", required=True, type=output_file(".json"),
                             help="calibration JSON to write")
@@ -131,6 +135,7 @@ class Calibrate(Command):
             args.seed,
             args.target_seconds,
             args.passes,
+            reference=not args.no_reference,
         )
         out = Path(args.output)
         if settings.device == "cuda":

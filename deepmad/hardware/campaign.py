@@ -5,7 +5,9 @@ The networks are the space's presets (training set) and ``networks`` random draw
 never used by the fit and gives the held-out accuracy. Every measurement is written at once to
 a cache next to the output (``CAL.json.cache.json``, atomically), keyed by the spec and tagged
 with the device fingerprint; with ``passes > 1`` every network is timed once per pass, pass
-after pass (minutes apart), and the least loaded pass is kept (:func:`combine_passes`). A
+after pass (minutes apart), and the least loaded pass is kept (:func:`combine_passes`). Unless
+``reference=False``, each run is paired with a run of :func:`reference_network` and the fit
+uses the ratios at the campaign's median reference speed (:mod:`deepmad.hardware.measure`). A
 rerun with the same settings reuses every cached measurement and times only the rest, so an
 interrupted calibration continues where it stopped. With a time budget, measuring stops when it
 is spent and the fit uses what was measured.
@@ -30,11 +32,20 @@ from deepmad.hardware.features import FEATURE_NAMES, network_features
 from deepmad.hardware.fit import accuracy, design_matrix, fit_cv
 from deepmad.hardware.measure import Measurement, Timer, TimingSettings, combine_passes, fingerprint
 from deepmad.hardware.sample import SampleConfig, preset_networks, random_networks
+from deepmad.spec import get_preset
 from deepmad.spec.network import NetworkSpec
 from deepmad.spec.serialize import spec_to_dict
 from deepmad.utils.io import atomic_write_json
 
-__all__ = ["CalibrateConfig", "MeasurementCache", "cache_path", "calibrate", "spec_key"]
+__all__ = [
+    "CalibrateConfig",
+    "MeasurementCache",
+    "cache_path",
+    "calibrate",
+    "reference_network",
+    "reference_speed",
+    "spec_key",
+]
 
 Progress = Callable[[str], None]
 
@@ -52,6 +63,7 @@ class CalibrateConfig:
     seed: int = 0
     target_s: float = 0.3  # timed seconds per network and pass (repeats adapt to it)
     passes: int = 1  # timing passes per network, minutes apart; the least loaded one is kept
+    reference: bool = True  # interleave a reference network and fit the ratios (see measure.py)
 
     def __post_init__(self) -> None:
         if not isinstance(self.networks, int) or self.networks < 2:
@@ -114,6 +126,14 @@ class MeasurementCache:
         e = self.entries.setdefault(key, {"name": spec.name, "passes": []})
         e["passes"].append(m.to_dict())
         atomic_write_json(self.path, {"fingerprint": self.fp, "entries": self.entries}, indent=0)
+
+
+def reference_network(cfg: CalibrateConfig) -> NetworkSpec | None:
+    """The reference interleaved with every timed run: ``resnet18`` at the smallest resolution
+    (None with ``reference=False``)."""
+    if not cfg.reference:
+        return None
+    return get_preset("resnet18").replace(resolution=min(cfg.sample.resolutions), name="reference")
 
 
 def _split(cfg: CalibrateConfig) -> tuple[list[NetworkSpec], list[bool]]:
@@ -187,6 +207,13 @@ def _line(
 Row = tuple[NetworkSpec, Measurement, bool]  # spec, measurement, held out
 
 
+def reference_speed(rows: list[Row]) -> float:
+    """The campaign's speed: the median of the reference's times over every measurement that
+    has one (0.0 without a reference: :meth:`Measurement.scaled_ms` then returns raw ms)."""
+    refs = [m.ref_ms for _, m, _ in rows if m.ratio > 0]
+    return float(np.median(refs)) if refs else 0.0
+
+
 def _fit_and_score(cfg: CalibrateConfig, fp: dict[str, Any], rows: list[Row]) -> Calibration:
     """Fit on the training rows; the calibration (no info yet) with train / held-out / CV accuracy."""
     train = [(s, m) for s, m, h in rows if not h]
@@ -195,15 +222,15 @@ def _fit_and_score(cfg: CalibrateConfig, fp: dict[str, Any], rows: list[Row]) ->
         raise DeepmadError(
             f"only {len(train)} training network(s) were measured; raise --time-budget"
         )
-    batch = cfg.settings.batch
+    batch, speed = cfg.settings.batch, reference_speed(rows)
     x_train = design_matrix([network_features(s, batch) for s, _ in train], FEATURE_NAMES)
-    t_train = np.array([m.median_ms for _, m in train])
+    t_train = np.array([m.scaled_ms(speed) for _, m in train])
     fit = fit_cv(x_train, t_train, FEATURE_NAMES, seed=cfg.seed)
     cal = Calibration(fp, fit.coefficients, fit.ridge)
 
     def score(part: list[tuple[NetworkSpec, Measurement]]) -> dict[str, Any]:
         pred = np.array([cal.predict(s).total_ms for s, _ in part])
-        return accuracy(pred, np.array([m.median_ms for _, m in part])).to_dict()
+        return accuracy(pred, np.array([m.scaled_ms(speed) for _, m in part])).to_dict()
 
     acc = {"train": score(train), "heldout": score(test)}
     if fit.cv is not None:
@@ -215,6 +242,7 @@ def _info(
     cfg: CalibrateConfig, cal: Calibration, rows: list[Row], new: int, reused: int, seconds: float
 ) -> dict[str, Any]:
     """The calibration's ``info``: what was measured, how, and every network's figures."""
+    speed = reference_speed(rows)
     return {
         "space": cfg.sample.space,
         "resolutions": list(cfg.sample.resolutions),
@@ -225,15 +253,19 @@ def _info(
         "measure_seconds": seconds,
         "clock": cfg.settings.clock,
         "passes": cfg.passes,
-        "statistic": "median of each pass's repeats (beyond 3 scaled MADs rejected); "
-        "least of the passes",
+        "statistic": ("median of each pass's network / reference ratios, interleaved run by run, "
+                      "times the median reference time" if cfg.reference else "median of each pass's repeats")
+        + " (beyond 3 scaled MADs rejected); least of the passes",
+        "reference": "resnet18" if cfg.reference else None,
+        "reference_ms": speed,
         "median_spread": float(np.median([m.spread for _, m, _ in rows])),
         "median_pass_spread": float(np.median([m.pass_spread for _, m, _ in rows])),
         "networks": [
             {
                 "name": s.name,
                 "heldout": h,
-                "measured_ms": m.median_ms,
+                "measured_ms": m.scaled_ms(speed),
+                "raw_ms": m.median_ms,
                 "predicted_ms": cal.predict(s).total_ms,
                 "spread": m.spread,
                 "pass_spread": m.pass_spread,
@@ -253,13 +285,14 @@ def calibrate(
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     fp = fingerprint(cfg.settings)
     specs, held = _split(cfg)
-    cache = MeasurementCache(cache_path(output), fp, say)
+    ref = reference_network(cfg)
+    cache = MeasurementCache(cache_path(output), {**fp, **({"reference": "resnet18"} if ref else {})}, say)
     say(
         f"calibrating {len(specs)} networks ({sum(held)} held out) on {fp.get('gpu', fp['cpu'])}, "
         f"clock {cfg.settings.clock}, {len(cache.entries)} cached networks"
     )
     start = time.perf_counter()
-    factory = timer_factory or (lambda: Timer(cfg.settings, target_s=cfg.target_s))
+    factory = timer_factory or (lambda: Timer(cfg.settings, target_s=cfg.target_s, reference=ref))
     results, new, reused = _measure_all(cfg, specs, cache, say, factory)
     seconds = time.perf_counter() - start
     rows = [(s, m, h) for s, m, h in zip(specs, results, held) if m is not None]

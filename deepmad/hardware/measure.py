@@ -13,7 +13,16 @@ takes about ``target_s`` (between ``min_repeats`` and ``max_repeats``); samples 
 3 scaled MADs from the median are rejected (:func:`reject_outliers`) and the median of the rest
 is the pass's time; the spread (IQR / median of the kept samples) is recorded. A calibration
 may time every network in several passes, minutes apart, and keep the least loaded one
-(:func:`combine_passes`). Modes:
+(:func:`combine_passes`).
+
+With a ``reference`` network, every timed run of the network is followed by one run of the
+reference, and the pass's figure is the median of the per-pair ratios ``t_net / t_ref``
+(:attr:`Measurement.ratio`; outliers rejected on the ratios). The machine's speed changes
+(other processes, shared caches, clock boost) over seconds to minutes and slows both runs of a
+pair alike, so the ratio cancels it: on this project's shared 2-core machine, two passes of 40
+networks minutes apart agreed within 10 % for 60 % of them in milliseconds and for 95 % in
+ratios (docs/benchmarks.md). A calibration converts ratios back to ms with one speed for the
+whole campaign (the median of the reference's times, :meth:`Measurement.scaled_ms`). Modes:
 ``inference`` (eval, ``torch.inference_mode``) and ``train`` (the project's
 :func:`deepmad.train.loop.train_step`: forward, label-smoothed CE, backward, SGD-Nesterov step).
 """
@@ -115,7 +124,14 @@ class Measurement:
     rejected: int
     clock: str
     passes: int = 1  # timing passes combined (see combine_passes)
-    pass_spread: float = 0.0  # (max - min) / min of the passes' medians
+    pass_spread: float = 0.0  # (max - min) / min of the passes' medians (or ratios)
+    ratio: float = 0.0  # median of network / reference per interleaved repeat (0: no reference)
+    ref_ms: float = 0.0  # median of the reference's interleaved runs (0: no reference)
+
+    def scaled_ms(self, ref_ms: float) -> float:
+        """The network's time at the reference speed ``ref_ms``: ``ratio x ref_ms``, or
+        ``median_ms`` when it was timed without a reference."""
+        return self.ratio * ref_ms if self.ratio > 0 else self.median_ms
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -130,6 +146,8 @@ class Measurement:
             str(d["clock"]),
             int(d.get("passes", 1)),
             float(d.get("pass_spread", 0.0)),
+            float(d.get("ratio", 0.0)),
+            float(d.get("ref_ms", 0.0)),
         )
 
 
@@ -143,17 +161,14 @@ def combine_passes(passes: list[Measurement]) -> Measurement:
     """
     if not passes:
         raise ValueError("combine_passes needs at least one measurement")
-    best = min(passes, key=lambda m: m.median_ms)
-    lo, hi = best.median_ms, max(m.median_ms for m in passes)
-    return Measurement(
-        best.median_ms,
-        best.spread,
-        best.kept,
-        best.rejected,
-        best.clock,
-        len(passes),
-        (hi - lo) / lo if lo > 0 else 0.0,
-    )
+    normalised = all(m.ratio > 0 for m in passes)
+
+    def key(m: Measurement) -> float:
+        return m.ratio if normalised else m.median_ms
+
+    best = min(passes, key=key)
+    lo, hi = key(best), max(key(m) for m in passes)
+    return dataclasses.replace(best, passes=len(passes), pass_spread=(hi - lo) / lo if lo > 0 else 0.0)
 
 
 def reject_outliers(samples: list[float], k: float = 3.0) -> tuple[list[float], int]:
@@ -205,6 +220,7 @@ class Timer:
         target_s: float = 0.3,
         min_repeats: int = 5,
         max_repeats: int = 30,
+        reference: NetworkSpec | None = None,
     ) -> None:
         import torch
 
@@ -214,6 +230,7 @@ class Timer:
             )
         self.settings, self.target_s = settings, target_s
         self.min_repeats, self.max_repeats = min_repeats, max_repeats
+        self.reference, self._ref_run = reference, None
         if settings.device == "cpu":
             torch.set_num_threads(settings.threads)
 
@@ -221,19 +238,36 @@ class Timer:
         """Build ``spec`` and time it (see the module docstring)."""
         run = self._runner(spec)
         clock = self._clock()
+        repeats = self._repeats(self._warm_up(run))
+        if self.reference is None:
+            samples = [clock(run) for _ in range(repeats)]
+            kept, rejected = reject_outliers(samples)
+            return Measurement(
+                statistics.median(kept), _spread(kept), len(kept), rejected, self.settings.clock
+            )
+        if self._ref_run is None:
+            self._ref_run = self._runner(self.reference)
+            self._warm_up(self._ref_run)
+        pairs = [(clock(run), clock(self._ref_run)) for _ in range(repeats)]
+        kept, rejected = reject_outliers([a / b for a, b in pairs])
+        return Measurement(
+            statistics.median(a for a, _ in pairs), _spread(kept), len(kept), rejected,
+            self.settings.clock, ratio=statistics.median(kept),
+            ref_ms=statistics.median(b for _, b in pairs),
+        )
+
+    def _warm_up(self, run: Any) -> float:
+        """Run until warm (see the module docstring); returns the mean seconds per run."""
         start = time.perf_counter()
         n = 0
         while n < WARMUP_RUNS or time.perf_counter() - start < WARMUP_SECONDS:
             run()
             n += 1
         self._sync()
-        per_run = max((time.perf_counter() - start) / n, 1e-6)
-        repeats = min(self.max_repeats, max(self.min_repeats, math.ceil(self.target_s / per_run)))
-        samples = [clock(run) for _ in range(repeats)]
-        kept, rejected = reject_outliers(samples)
-        return Measurement(
-            statistics.median(kept), _spread(kept), len(kept), rejected, self.settings.clock
-        )
+        return max((time.perf_counter() - start) / n, 1e-6)
+
+    def _repeats(self, per_run: float) -> int:
+        return min(self.max_repeats, max(self.min_repeats, math.ceil(self.target_s / per_run)))
 
     def _sync(self) -> None:
         if self.settings.device == "cuda":

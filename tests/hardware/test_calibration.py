@@ -179,6 +179,52 @@ def test_passes_keep_the_least_loaded_and_resume(tmp_path: Path) -> None:
     )
 
 
+def test_reference_ratios_cancel_a_drifting_machine_speed(tmp_path: Path) -> None:
+    """Raw times scaled by a random machine speed per network (0.6-2.5x); the ratios to the
+    reference (timed at the same speed) recover the true times at the median reference speed."""
+    rng = np.random.default_rng(0)
+
+    class Drifting(FakeTimer):
+        def __init__(self, reference: bool = True) -> None:
+            super().__init__([])
+            self.reference = reference
+
+        def time(self, spec: NetworkSpec) -> Measurement:
+            m, speed = super().time(spec), float(rng.uniform(0.6, 2.5))
+            if not self.reference:
+                return dataclasses.replace(m, median_ms=m.median_ms * speed)
+            return dataclasses.replace(m, median_ms=m.median_ms * speed, ratio=m.median_ms / 10.0,
+                                       ref_ms=10.0 * speed)
+
+    cal = calibrate(_config(), tmp_path / "cal.json", progress=lambda s: None,
+                    timer_factory=Drifting)
+    speed = cal.info["reference_ms"]
+    assert cal.info["reference"] == "resnet18" and 6.0 < speed < 25.0
+    assert cal.accuracy["heldout"]["mape"] < 1.0  # true times x speed / 10: a fixed scale only
+    for row in cal.info["networks"]:
+        assert row["measured_ms"] == pytest.approx(row["predicted_ms"], rel=0.02)
+    raw = calibrate(_config(reference=False), tmp_path / "raw.json", progress=lambda s: None,
+                    timer_factory=lambda: Drifting(reference=False))
+    assert raw.info["reference"] is None and raw.accuracy["heldout"]["mape"] > 10.0
+
+
+def test_passes_and_scaling_use_the_ratio_when_there_is_one() -> None:
+    a = Measurement(5.0, 0.1, 5, 0, "c", ratio=0.5, ref_ms=10.0)
+    b = Measurement(4.0, 0.1, 5, 0, "c", ratio=0.6, ref_ms=6.0)  # faster in ms, slower in ratio
+    best = combine_passes([a, b])
+    assert best.ratio == 0.5 and best.passes == 2 and best.pass_spread == pytest.approx(0.2)
+    assert best.scaled_ms(8.0) == 4.0 and Measurement(3.0, 0, 5, 0, "c").scaled_ms(8.0) == 3.0
+    assert Measurement.from_dict(a.to_dict()) == a
+
+
+def test_timer_with_a_reference_records_ratios() -> None:
+    from deepmad.hardware.measure import Timer
+
+    tiny = get_preset("resnet18").replace(resolution=32)
+    m = Timer(TimingSettings(), target_s=0.01, reference=tiny).time(tiny)
+    assert m.ratio > 0 and m.ref_ms > 0 and m.median_ms > 0 and m.kept + m.rejected >= 5
+
+
 def test_cache_of_other_settings_is_not_reused(tmp_path: Path) -> None:
     out, log, lines = tmp_path / "cal.json", [], []
     calibrate(_config(networks=6), out, progress=lines.append, timer_factory=lambda: FakeTimer(log))
