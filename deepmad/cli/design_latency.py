@@ -126,24 +126,25 @@ def measure_design(problem: DesignProblem, result: DesignResult, data: dict, bud
     """Time the design on this device (:class:`deepmad.hardware.measure.Timer`), record
     predicted vs measured in ``data["latency"]`` and return the line to print; ``budget``: the
     measured-time target (default the problem's latency budget)."""
-    from deepmad.hardware.measure import Timer
+    from deepmad.cli.hardware import check_measurable
+    from deepmad.hardware.campaign import time_like
 
     cal = problem.latency_model
-    from deepmad.cli.hardware import check_measurable
-
     settings = check_measurable(cal)
     pred = result.evaluation.costs.latency_ms
-    m = Timer(settings).time(result.spec)
+    m = time_like(cal, result.spec)
     if budget is None:
         budget = next((b.upper for b in problem.budgets if b.quantity == "latency_ms"), None)
-    rec = {"predicted_ms": pred, "measured_ms": m.median_ms, "measured_spread": m.spread,
-           "error_pct": 100.0 * (pred - m.median_ms) / m.median_ms, "clock": settings.clock,
-           "budget_ms": budget}
+    rec = {"predicted_ms": pred, "measured_ms": m.ms, "measured_raw_ms": m.raw_ms,
+           "measured_at_calibration_speed": m.at_speed_ms is not None, "measured_spread": m.spread,
+           "error_pct": 100.0 * (pred - m.ms) / m.ms, "clock": settings.clock, "budget_ms": budget}
     data.setdefault("latency", {}).update(rec)
-    line = (f"  measured here: {m.median_ms:.3f} ms (spread {100 * m.spread:.1f} %), predicted {pred:.3f} ms "
+    how = (f" at the calibration's machine speed ({m.raw_ms:.3f} ms raw now)" if m.at_speed_ms is not None
+           else "")
+    line = (f"  measured here: {m.ms:.3f} ms{how} (spread {100 * m.spread:.1f} %), predicted {pred:.3f} ms "
             f"({rec['error_pct']:+.1f} %)")
     if budget is not None:
-        line += f"; measured / budget {m.median_ms / budget:.3f}"
+        line += f"; measured / budget {m.ms / budget:.3f}"
     return line
 
 

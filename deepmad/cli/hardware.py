@@ -198,7 +198,8 @@ class Latency(Command):
 
         cal = Calibration.load(args.calibration)
         spec = load_spec(args.model, resolution=args.resolution)
-        settings = check_measurable(cal) if args.measure else cal.settings
+        if args.measure:
+            check_measurable(cal)
         warnings = warn_fingerprint(cal)
         pred = cal.predict(spec)
         out: dict[str, Any] = {
@@ -208,13 +209,15 @@ class Latency(Command):
             "fingerprint_warnings": warnings,
         }
         if args.measure:
-            from deepmad.hardware.measure import Timer
+            from deepmad.hardware.campaign import time_like
 
-            m = Timer(settings).time(spec)
+            m = time_like(cal, spec)
             out.update(
-                measured_ms=m.median_ms,
+                measured_ms=m.ms,
+                measured_raw_ms=m.raw_ms,
+                measured_at_calibration_speed=m.at_speed_ms is not None,
                 measured_spread=m.spread,
-                error_pct=100.0 * (pred.total_ms - m.median_ms) / m.median_ms,
+                error_pct=100.0 * (pred.total_ms - m.ms) / m.ms,
             )
         if args.json:
             print(json.dumps(out))
@@ -226,6 +229,9 @@ class Latency(Command):
         line = f"{out['model']}: predicted {pred.total_ms:.3f} ms ({pred.mode}, batch {pred.batch})"
         if args.measure:
             line += f", measured {out['measured_ms']:.3f} ms ({out['error_pct']:+.1f}%)"
+            if out["measured_at_calibration_speed"]:
+                line += (f" at the calibration's machine speed (ratio to its reference network; "
+                         f"{out['measured_raw_ms']:.3f} ms raw now)")
         print(line)
         return 0
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from deepmad.errors import DeepmadError
+from deepmad.hardware import measure
 from deepmad.hardware.calibration import Calibration
 from deepmad.hardware.features import FEATURE_NAMES, network_features
 from deepmad.hardware.fit import accuracy, design_matrix, fit_cv
@@ -45,6 +46,7 @@ __all__ = [
     "reference_network",
     "reference_speed",
     "spec_key",
+    "time_like",
 ]
 
 Progress = Callable[[str], None]
@@ -257,6 +259,7 @@ def _info(
                       "times the median reference time" if cfg.reference else "median of each pass's repeats")
         + " (beyond 3 scaled MADs rejected); least of the passes",
         "reference": "resnet18" if cfg.reference else None,
+        "reference_resolution": min(cfg.sample.resolutions) if cfg.reference else None,
         "reference_ms": speed,
         "median_spread": float(np.median([m.spread for _, m, _ in rows])),
         "median_pass_spread": float(np.median([m.pass_spread for _, m, _ in rows])),
@@ -310,3 +313,28 @@ def calibrate(
     elif cfg.holdout > 0:
         say("warning: no held-out network was measured; the accuracy is unknown")
     return cal
+
+
+@dataclass(frozen=True)
+class CheckTiming:
+    """One network timed here as its calibration timed networks (``latency`` / ``design --measure``)."""
+
+    raw_ms: float  # median of the network's runs now
+    spread: float  # IQR / median of the kept samples (of the ratios with a reference)
+    at_speed_ms: float | None  # ratio to the reference x the calibration's reference time (None: no reference)
+
+    @property
+    def ms(self) -> float:
+        """The figure to compare with a prediction: at the calibration's speed when known."""
+        return self.raw_ms if self.at_speed_ms is None else self.at_speed_ms
+
+
+def time_like(cal: Calibration, spec: NetworkSpec) -> CheckTiming:
+    """Time ``spec`` under ``cal``'s settings, paired with its reference network when the
+    calibration used one, so the figure is at the calibration's machine speed (see measure.py)."""
+    info = cal.info or {}
+    ref_ms, res = float(info.get("reference_ms") or 0.0), info.get("reference_resolution")
+    ref = get_preset("resnet18").replace(resolution=int(res), name="reference") if ref_ms > 0 and res else None
+    m = measure.Timer(cal.settings, reference=ref).time(spec)
+    return CheckTiming(m.median_ms, m.spread, m.scaled_ms(ref_ms) if ref is not None else None)
+

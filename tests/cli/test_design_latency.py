@@ -122,8 +122,8 @@ def test_measure_prints_predicted_vs_measured(capsys: pytest.CaptureFixture[str]
     timed = []
 
     class StubTimer:
-        def __init__(self, settings: TimingSettings) -> None:
-            self.settings = settings
+        def __init__(self, settings: TimingSettings, reference: object = None) -> None:
+            self.settings, self.reference = settings, reference
 
         def time(self, spec) -> Measurement:
             timed.append(spec)
@@ -139,6 +139,35 @@ def test_measure_prints_predicted_vs_measured(capsys: pytest.CaptureFixture[str]
     assert "measured here: 4.000 ms" in text and "measured / budget 0.004" in text
 
 
+def test_measure_at_the_calibration_speed(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A calibration timed against a reference: --measure pairs the design with the same
+    reference and reports ratio x the calibration's reference time (raw ms beside it)."""
+    refs = []
+
+    class StubTimer:
+        def __init__(self, settings: TimingSettings, reference: object = None) -> None:
+            refs.append(reference)
+
+        def time(self, spec) -> Measurement:  # the machine runs 3x slow now: raw 12 ms, ratio 0.2
+            return Measurement(12.0, 0.01, 10, 0, "thread-cpu", ratio=0.2, ref_ms=60.0)
+
+    monkeypatch.setattr(measure, "Timer", StubTimer)
+    path = _cal(tmp_path / "cal.json")
+    cal = Calibration.load(path)
+    Calibration(cal.fingerprint, cal.coefficients, cal.ridge, cal.accuracy,
+                {"reference_ms": 20.0, "reference_resolution": 64}).save(path)
+    data, text = _design(capsys, [*SPACE, "--latency", "1s", "--calibration", str(path), "--measure"],
+                         tmp_path / "m.json")
+    assert refs[0].name == "reference" and refs[0].resolution == 64
+    lat = data["latency"]
+    assert lat["measured_ms"] == pytest.approx(4.0) and lat["measured_raw_ms"] == 12.0
+    assert lat["measured_at_calibration_speed"] and "at the calibration's machine speed" in text
+    assert main(["latency", "resnet18", "--calibration", str(path), "--measure", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["measured_ms"] == pytest.approx(4.0) and out["measured_raw_ms"] == 12.0
+
+
 def test_resolve_measured_tightens_the_model_budget(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     cal = _cal(tmp_path / "cal.json")
@@ -147,7 +176,7 @@ def test_resolve_measured_tightens_the_model_budget(capsys: pytest.CaptureFixtur
     times = iter([1.25 * budget, 0.95 * budget])  # the model under-predicts the first design by 25 %
 
     class StubTimer:
-        def __init__(self, settings: TimingSettings) -> None:
+        def __init__(self, settings: TimingSettings, reference: object = None) -> None:
             pass
 
         def time(self, spec) -> Measurement:
