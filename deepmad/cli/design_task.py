@@ -186,6 +186,9 @@ def run_sweep(args: argparse.Namespace, build: Callable[[argparse.Namespace], De
               options: Callable[[argparse.Namespace, DesignProblem], dict]) -> int:
     """``--sweep``: build every problem first, solve in increasing budget, print, write, draw."""
     spec: SweepSpec = args.sweep
+    if getattr(args, "measure", False):
+        raise DeepmadError("--measure times one design; it does not apply to --sweep (measure a chosen "
+                           "point with deepmad latency SPEC --calibration CAL.json --measure)")
     if getattr(args, spec.quantity) is not None:
         raise DeepmadError(f"--{spec.quantity} and --sweep {spec.quantity}=... both set the {spec.quantity} "
                            "budget; drop one")

@@ -82,6 +82,7 @@ def test_cli_sweep_with_like_replaces_that_budget(capsys) -> None:
     (["--space", "resnet", "--macs", "1G", "--sweep", "macs=100M:1G:3"], ["--macs and --sweep macs=", "drop one"]),
     (["--space", "resnet", "--sweep", "params=1M:2M:2", "--resolution", "32", "--strides", "2,2,2,2,2,2"],
      ["--strides=2,2,2,2,2,2"]),
+    (["--space", "resnet", "--sweep", "params=1M:2M:2", "--measure"], ["--measure times one design", "--sweep"]),
 ])
 def test_cli_sweep_refusals(argv, words, capsys) -> None:
     assert main(["design", *argv, "--time-limit", "1"]) == 2
