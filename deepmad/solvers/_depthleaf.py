@@ -15,7 +15,11 @@ are constants):
   (the grid relaxed to an interval);
 * costs: the stage polynomials ``sum_p b^p (a0 + a1 c_in + a2 c + a3 c_in c)``
   (:func:`deepmad.solvers._costpoly.cost_coefficients`) with the products ``b c_u``, ``b x[j, k]``
-  and ``c_in c`` written exactly by McCormick rows (one factor is binary); the SE term
+  and ``c_in c`` written exactly by McCormick rows (one factor is binary); the bottleneck square
+  of a K1KXK1 block's k x k conv ``b -> b`` (``b^2 k^2`` params, ``b^2 k^2 r_o^2`` MACs and the
+  latency model's terms: ``sum_k a_k b^2 x[j, k]`` with ``a_k >= 0``) through ``q_k <= b^2 x[j, k]
+  = (b x[j, k])^2``, bounded by the perspective tangents ``q_k >= 2 t (b x[j, k]) - t^2 x[j, k]``
+  (valid for every ``t``: the gap is ``(b - t)^2 x[j, k] >= 0``); the SE term
   ``L se(b) (beta b + gamma)`` is bounded below through ``se(b) >= max(8, b/4 - 7.5)`` and
   tangents of the convex ``b (b/4 - 7.5)``; the TinyNAS average-pool term (>= 0) is dropped;
 * objective ``sum_s alpha_s (ln C_s + ln r_s^2) S_s - Q(L)`` (DeepMAD Eq. 7): ``S_s`` is linear
@@ -26,9 +30,9 @@ are constants):
 Every step relaxes (costs under-estimated, ``ln b`` over-estimated, budgets loosened by one
 unit for rounding), so HiGHS's proven dual bound is a valid upper bound of the box. Only upper
 budgets on costs are modelled (a lower bound would need the opposite estimates): with a
-lower cost budget, a second-order bottleneck term, a kernel-dependent width term or a
-projection that depends on ``c_in == c``, :func:`depth_leaf_bound` returns None and the caller
-keeps branching.
+lower cost budget, a negative ``b^2`` coefficient, ``b^2`` or ``b c_in c`` times a width, a
+kernel-dependent width term or a projection that depends on ``c_in == c``,
+:func:`depth_leaf_bound` returns None and the caller keeps branching.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from deepmad.spec.blocks import BlockKind
 __all__ = ["DepthLeafBound", "depth_leaf_bound"]
 
 _SE_FLOOR, _SE_SHIFT = 8.0, 7.5  # se(b) = max(1, round(b/4) // 8) * 8 >= max(8, b/4 - 7.5)
+_SQUARE_ROWS = 96  # most tangents of one b^2 x_k under-estimate (_Model.square)
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,26 @@ class _Model:
         self.row({v: 1.0, **{k: -c for k, c in a.items()}, y: -a_lo}, hi=-a_lo)  # v <= a - a_lo (1 - y)
         self.row({v: 1.0, **{k: -c for k, c in a.items()}, y: -a_hi}, lo=-a_hi)  # v >= a - a_hi (1 - y)
         return v
+
+    def square(self, v: int, y: int | None, lo: float, hi: float) -> int:
+        """A column ``q <= v^2`` for ``v = b y`` (``y`` binary, ``b`` in ``[lo, hi]``; ``y`` None:
+        ``v = b``): tangents ``q >= 2 t v - t^2 y`` on a geometric grid of ``t`` in ``[lo, hi]``.
+
+        Valid for every ``t``: ``b^2 y - (2 t b - t^2) y = (b - t)^2 y >= 0``. Between grid points
+        ``t1 < t2`` the under-estimate is at most ``((t2 - t1) / 2)^2``, i.e. a relative
+        ``((r - 1) / (r + 1))^2`` of ``b^2`` for the grid ratio ``r <= 1.03`` (<= 2.2e-4), up to
+        :data:`_SQUARE_ROWS` tangents (ratio above 1.03 only for ranges wider than ~1:16).
+        """
+        q = self.var(0.0)
+        lo, hi = max(lo, 1.0), max(hi, 1.0)
+        n = min(_SQUARE_ROWS, 2 + math.ceil(math.log(hi / lo) / math.log(1.03)))
+        for t in np.geomspace(lo, hi, n) if hi > lo else (lo,):
+            row = {q: 1.0, v: -2.0 * t}
+            if y is None:
+                self.row(row, lo=-t * t)
+            else:
+                self.row({**row, y: t * t}, lo=0.0)
+        return q
 
     def solve(self, time_limit: float, rel_gap: float):
         n = len(self.lb)
@@ -192,7 +217,8 @@ class _DepthLeaf:
         # coef: (quantities, 3 powers of b, 4 monomials, K)
         tiny = 1e-9 * max(1.0, float(np.abs(coef).max()))
         varies = np.ptp(coef, axis=-1) > tiny
-        if np.any(np.abs(coef[:, 2]) > tiny) or np.any(np.abs(coef[:, 1, 3]) > tiny) or np.any(varies[:, :, 1:]):
+        if (np.any(np.abs(coef[:, 2, 1:]) > tiny) or np.any(coef[:, 2, 0] < -tiny)
+                or np.any(np.abs(coef[:, 1, 3]) > tiny) or np.any(varies[:, :, 1:])):
             raise _Decline
         b, b_lo, b_hi = self._bottleneck(j)
         x = [m.var(0, 1, integer=True) for _ in ks]
@@ -236,12 +262,15 @@ class _DepthLeaf:
         return b, b_lo, b_hi
 
     def dp_stage_costs(self, j: int, coef: np.ndarray, b: int, b_lo: float, b_hi: float, x: list[int]) -> None:
-        """The stage polynomials with ``b c_u``, ``b x_k`` and ``c_in c`` as exact McCormick products."""
+        """The stage polynomials with ``b c_u``, ``b x_k`` and ``c_in c`` as exact McCormick products
+        and ``b^2 x_k`` (its coefficient >= 0) under-estimated by :meth:`_Model.square`."""
         m, u = self.m, j + 1
         bx = [m.product({b: 1.0}, b_lo, b_hi, xv) for xv in x] if len(x) > 1 else [b]
         xk = x if len(x) > 1 else [None]
         b_cin = {m.product({b: 1.0}, b_lo, b_hi, yv): w for yv, w in zip(self.y[u - 1], self.widths[u - 1])}
         b_c = {m.product({b: 1.0}, b_lo, b_hi, yv): w for yv, w in zip(self.y[u], self.widths[u])}
+        a2 = np.maximum(coef[:, 2, 0], 0.0)  # (quantities, K); negative only by rounding (_stage)
+        sq = [m.square(bv, xv, b_lo, b_hi) for xv, bv in zip(xk, bx)] if np.any(a2 > 1e-12 * coef.max()) else []
         cin_c = {}
         if np.any(coef[:, 0, 3]):
             cin_c = {m.product(self.cexpr[u], self.cmin[u], self.cmax[u], yv): w
@@ -254,6 +283,8 @@ class _DepthLeaf:
                 else:
                     _add(cost, {xv: a[0, 0, kk]})
                 _add(cost, {bv: a[1, 0, kk]})
+                if sq:
+                    _add(cost, {sq[kk]: a2[q, kk]})
             _add(cost, self.cexpr[u - 1], a[0, 1, 0])
             _add(cost, self.cexpr[u], a[0, 2, 0])
             _add(cost, cin_c, a[0, 3, 0])
