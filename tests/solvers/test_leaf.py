@@ -21,8 +21,9 @@ from deepmad.solvers import (
     StageRange,
 )
 from deepmad.solvers._bound import Context
-from deepmad.solvers._depthleaf import _Model, depth_leaf_bound
+from deepmad.solvers._depthleaf import depth_leaf_bound
 from deepmad.solvers._leaf import solve_pairs
+from deepmad.solvers._milpmodel import MilpModel
 from deepmad.solvers.exact import ExactConfig, _Search
 from tests.solvers.conftest import CASES, all_designs, case_problem, feasible_designs, root_box
 from tests.solvers.test_terms import random_calibration
@@ -136,10 +137,10 @@ def _check_depth_leaves(problem: DesignProblem) -> None:
 
 @pytest.mark.parametrize("y", [None, 0, 1])
 def test_square_under_estimates_within_its_grid_error(y: int | None) -> None:
-    """``_Model.square``: the least ``q`` its tangents allow is ``b^2 y`` (``y`` None: ``b^2``)
+    """``MilpModel.square``: the least ``q`` its tangents allow is ``b^2 y`` (``y`` None: ``b^2``)
     from below, within the documented relative ``((r - 1) / (r + 1))^2 <= 2.2e-4`` (r <= 1.03)."""
     for value in (8.0, 8.7, 13.5, 31.0, 47.9, 64.0):
-        m = _Model()
+        m = MilpModel()
         b = m.var(value, value)
         yv = None if y is None else m.var(y, y, integer=True)
         v = b if yv is None else m.product({b: 1.0}, 8.0, 64.0, yv)
@@ -164,6 +165,19 @@ def _upper_only_truth(case: str) -> float:
     """Brute-force optimum of :func:`_upper_only` (shared by the parametrised runs)."""
     problem = _upper_only(case)
     return max(ev.objective for d in all_designs(problem) if (ev := problem.evaluate(d)).feasible)
+
+
+def test_envelope_under_estimates_a_product() -> None:
+    """``MilpModel.envelope``: the least ``p`` it allows is McCormick's under-estimate of ``A B``
+    (at most ``A B``, equal at a corner of the ranges)."""
+    for a_val, b_val in ((2.0, 10.0), (5.0, 30.0), (3.5, 17.0), (2.0, 30.0)):
+        m = MilpModel()
+        a, b, p = m.var(a_val, a_val), m.var(b_val, b_val), m.var()
+        m.envelope({p: 1.0}, {a: 1.0}, 2.0, 5.0, {b: 1.0}, 10.0, 30.0)
+        m.obj[p] = 1.0
+        res = m.solve(10.0, 0.0)
+        expected = max(2.0 * b_val + 10.0 * a_val - 20.0, 5.0 * b_val + 30.0 * a_val - 150.0)
+        assert res.fun == pytest.approx(expected) and res.fun <= a_val * b_val + 1e-9
 
 
 @pytest.mark.parametrize("case", ["mobile-reference", "resnet-paper"])
