@@ -1,6 +1,7 @@
 """A sparse MILP builder for the exact solver's bounds (:mod:`deepmad.solvers._depthleaf`), solved
 by HiGHS: columns with bounds, objective and integrality, rows with ranges, exact McCormick
-products with a binary, and tangent under-estimates of a square.
+products with a binary, tangent under-estimates of a square and McCormick's under-estimators of
+a product of two bounded linear expressions.
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ class MilpModel:
             self.row(row, lo=-ea * eb)
 
     def solve(self, time_limit: float, rel_gap: float):
+        """Minimise with ``scipy.optimize.milp`` (HiGHS). Its result carries ``mip_dual_bound``
+        only when HiGHS has a feasible point: a run stopped by the time limit before one reports
+        no bound (``highspy`` would give it; on deepmad_r18 that made no difference once the LP
+        was tightened, so this stays on scipy)."""
         n = len(self.lb)
         rows, cols, vals = zip(*self.entries) if self.entries else ((), (), ())
         a = coo_array((vals, (rows, cols)), shape=(len(self.lo), n)).tocsr()
