@@ -58,6 +58,7 @@ TORCH_FREE_MODULES = [
     "deepmad.solvers._bound",
     "deepmad.solvers._dp",
     "deepmad.solvers._depthleaf",
+    "deepmad.solvers._milpmodel",
     "deepmad.solvers.scip",
     "deepmad.solvers.problem",
     "deepmad.solvers.templates",

@@ -10,12 +10,23 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from deepmad.solvers import Design, DesignProblem
+from deepmad.scores.entropy import ScoreConfig
+from deepmad.solvers import (
+    Bottleneck,
+    Budget,
+    Channels,
+    Design,
+    DesignProblem,
+    DesignSpace,
+    StageRange,
+)
 from deepmad.solvers._bound import Context
 from deepmad.solvers._depthleaf import depth_leaf_bound
 from deepmad.solvers._leaf import solve_pairs
+from deepmad.solvers._milpmodel import MilpModel
 from deepmad.solvers.exact import ExactConfig, _Search
 from tests.solvers.conftest import CASES, all_designs, case_problem, feasible_designs, root_box
+from tests.solvers.test_terms import random_calibration
 
 
 def _frame(d: Design) -> tuple:
@@ -66,7 +77,39 @@ def test_depth_leaf_bound_covers_every_depth_vector(case: str, resolution: int) 
     feasible design with those depths, and it reports infeasible only where there is none. One
     resolution per case (the space has two; each mode takes the other) halves the brute force."""
     problem = _upper_only(case)
-    problem = replace(problem, space=replace(problem.space, resolutions=(resolution,)), _cache={})
+    _check_depth_leaves(replace(problem, space=replace(problem.space, resolutions=(resolution,)), _cache={}))
+
+
+def _wide_bottleneck_resnet(latency: bool) -> DesignProblem:
+    """Two K1KXK1 stages with 8 bottlenecks each (12288 designs), params and MACs budgets at ~half
+    the free optimum's, so the best designs take inner bottlenecks (b = 32, 40), where an
+    over-estimate of ``b^2`` (e.g. the chord of [8, 64]) would cut them off; ``latency``: a
+    latency budget of 15 ms under a random calibration (the optimum moves from 18.5 ms)."""
+    space = DesignSpace(
+        stem=Channels(16, 32, step=16),
+        stages=(StageRange("res_k1kxk1", 2, Channels(32, 64, step=32), Bottleneck(8, 64), (3, 5), (1, 2)),
+                StageRange("res_k1kxk1", 2, Channels(64, 128, step=32), Bottleneck(8, 64), (3, 5), (1, 2))),
+        resolutions=(64,), num_classes=10)
+    budgets = (Budget("params", upper=230e3, convention="tinynas"), Budget("macs", upper=40e6, convention="tinynas"),
+               Budget("rho", upper=0.5))
+    if latency:
+        budgets += (Budget("latency_ms", upper=15.0),)
+    return DesignProblem(space, ScoreConfig("reference"), budgets, name="wide_bottleneck_resnet",
+                         latency_model=random_calibration(0))
+
+
+@pytest.mark.parametrize("case", ["tiny_resnet", "wide", "wide-latency"])
+def test_depth_leaf_bound_covers_every_resnet_depth_vector(case: str) -> None:
+    """As above on K1KXK1 stages, whose k x k conv ``b -> b`` puts ``b^2 k^2`` into params, MACs
+    and latency (the MILP under-estimates it by tangents): no stage declines, and the bound covers
+    the best design of every depth vector, with a binding latency budget too."""
+    problem = case_problem("resnet-reference") if case == "tiny_resnet" else _wide_bottleneck_resnet("latency" in case)
+    assert all(s.block == "res_k1kxk1" for s in problem.space.stages)
+    _check_depth_leaves(problem)
+
+
+def _check_depth_leaves(problem: DesignProblem) -> None:
+    """The MILP bound of every fixed-depth box against the brute-force best of those depths."""
     best: dict[tuple, float] = collections.defaultdict(lambda: float("-inf"))
     for d in all_designs(problem):
         ev = problem.evaluate(d)
@@ -84,12 +127,28 @@ def test_depth_leaf_bound_covers_every_depth_vector(case: str, resolution: int) 
                                                            for s, d in zip(sp.stages, depths)),
                            sp.final_conv.values()[0] if sp.final_conv else None)
             out = depth_leaf_bound(ctx, box, problem.evaluate(probe).penalty)
-            assert out is not None
+            assert out is not None, depths
             truth = best[(res, depths)]
             assert out.bound >= truth - 1e-9 * abs(truth), (depths, out, truth)
             checked += 1
             tight += out.bound <= truth + 0.01 * abs(truth)
     assert checked > 0 and tight > 0
+
+
+@pytest.mark.parametrize("y", [None, 0, 1])
+def test_square_under_estimates_within_its_grid_error(y: int | None) -> None:
+    """``MilpModel.square``: the least ``q`` its tangents allow is ``b^2 y`` (``y`` None: ``b^2``)
+    from below, within the documented relative ``((r - 1) / (r + 1))^2 <= 2.2e-4`` (r <= 1.03)."""
+    for value in (8.0, 8.7, 13.5, 31.0, 47.9, 64.0):
+        m = MilpModel()
+        b = m.var(value, value)
+        yv = None if y is None else m.var(y, y, integer=True)
+        v = b if yv is None else m.product({b: 1.0}, 8.0, 64.0, yv)
+        q = m.square(v, yv, 8.0, 64.0)
+        m.obj[q] = 1.0
+        res = m.solve(10.0, 0.0)
+        truth = value * value * (1 if y is None else y)
+        assert truth * (1 - 2.2e-4) - 1e-9 <= res.fun <= truth + 1e-9, (value, res.fun, truth)
 
 
 def test_depth_leaf_bound_declines_what_it_does_not_model() -> None:
@@ -108,11 +167,26 @@ def _upper_only_truth(case: str) -> float:
     return max(ev.objective for d in all_designs(problem) if (ev := problem.evaluate(d)).feasible)
 
 
+def test_envelope_under_estimates_a_product() -> None:
+    """``MilpModel.envelope``: the least ``p`` it allows is McCormick's under-estimate of ``A B``
+    (at most ``A B``, equal at a corner of the ranges)."""
+    for a_val, b_val in ((2.0, 10.0), (5.0, 30.0), (3.5, 17.0), (2.0, 30.0)):
+        m = MilpModel()
+        a, b, p = m.var(a_val, a_val), m.var(b_val, b_val), m.var()
+        m.envelope({p: 1.0}, {a: 1.0}, 2.0, 5.0, {b: 1.0}, 10.0, 30.0)
+        m.obj[p] = 1.0
+        res = m.solve(10.0, 0.0)
+        expected = max(2.0 * b_val + 10.0 * a_val - 20.0, 5.0 * b_val + 30.0 * a_val - 150.0)
+        assert res.fun == pytest.approx(expected) and res.fun <= a_val * b_val + 1e-9
+
+
+@pytest.mark.parametrize("case", ["mobile-reference", "resnet-paper"])
 @pytest.mark.parametrize("milp_time", [0.0, 0.3])
-def test_exact_solver_with_leaf_milps_equals_brute_force(milp_time: float) -> None:
-    """The search closes depth leaves by MILP (or not) and still returns the brute-force optimum."""
-    problem = _upper_only("mobile-reference")
-    truth = _upper_only_truth("mobile-reference")
+def test_exact_solver_with_leaf_milps_equals_brute_force(case: str, milp_time: float) -> None:
+    """The search closes depth leaves by MILP (or not) and still returns the brute-force optimum
+    (on K1KXK1 stages too, whose MILP carries the ``b^2`` term)."""
+    problem = _upper_only(case)
+    truth = _upper_only_truth(case)
     search = _Search(problem, ExactConfig(gap=1e-9, time_limit=120, leaf_milp_time=milp_time))
     r = search.run()
     assert r.status == "optimal" and r.verified, r.message
