@@ -19,9 +19,9 @@ With a ``reference`` network, every timed run of the network is followed by one 
 reference, and the pass's figure is the median of the per-pair ratios ``t_net / t_ref``
 (:attr:`Measurement.ratio`; outliers rejected on the ratios). The machine's speed changes
 (other processes, shared caches, clock boost) over seconds to minutes and slows both runs of a
-pair alike, so the ratio cancels it: on this project's shared 2-core machine, two passes of 40
-networks minutes apart agreed within 10 % for 60 % of them in milliseconds and for 95 % in
-ratios (docs/benchmarks.md). A calibration converts ratios back to ms with one speed for the
+pair alike, so the ratio cancels most of it: on this project's shared 2-core machine, three
+passes over 40 networks agreed within 10 % for 48 % of them in milliseconds and for 78 % in
+ratios (median spread 10.2 % vs 3.4 %; ``benchmarks/timing_noise.py``, docs/benchmarks.md). A calibration converts ratios back to ms with one speed for the
 whole campaign (the median of the reference's times, :meth:`Measurement.scaled_ms`). Modes:
 ``inference`` (eval, ``torch.inference_mode``) and ``train`` (the project's
 :func:`deepmad.train.loop.train_step`: forward, label-smoothed CE, backward, SGD-Nesterov step).
