@@ -26,8 +26,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import LinearConstraint, milp
+from scipy.optimize import LinearConstraint
 
+from deepmad.solvers._highs import quiet_milp
 from deepmad.solvers.fasteval import log_width_prefixes
 from deepmad.solvers.problem import DesignProblem
 from deepmad.solvers.space import Design
@@ -68,7 +69,7 @@ def solve_pairs(problem: DesignProblem, base: Design, pairs: list[list[tuple[int
         first = _with_pair(first, j, pairs[j][0])
     ev0 = problem.evaluate(first)
     a, lo, hi, obj = _knapsack(problem, first, ev0, pairs)
-    res = milp(-np.array(obj), constraints=LinearConstraint(a, lo, hi), integrality=np.ones(len(obj)),
+    res = quiet_milp(-np.array(obj), constraints=LinearConstraint(a, lo, hi), integrality=np.ones(len(obj)),
                bounds=(0, 1), options={"time_limit": time_limit, "mip_rel_gap": 1e-7, "presolve": True})
     if res.status == 2:
         return LeafResult("infeasible", -math.inf, None)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.optimize import LinearConstraint, milp
+from scipy.optimize import LinearConstraint
 from scipy.sparse import coo_array
+
+from deepmad.solvers._highs import quiet_milp
 
 __all__ = ["MilpModel", "SQUARE_ROWS"]
 
@@ -100,7 +102,7 @@ class MilpModel:
         n = len(self.lb)
         rows, cols, vals = zip(*self.entries) if self.entries else ((), (), ())
         a = coo_array((vals, (rows, cols)), shape=(len(self.lo), n)).tocsr()
-        return milp(np.array(self.obj), integrality=np.array(self.integer),
+        return quiet_milp(np.array(self.obj), integrality=np.array(self.integer),
                     bounds=(np.array(self.lb), np.array(self.ub)),
                     constraints=LinearConstraint(a, np.array(self.lo), np.array(self.hi)),
                     options={"time_limit": time_limit, "mip_rel_gap": rel_gap})

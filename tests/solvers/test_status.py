@@ -174,3 +174,38 @@ def test_api_defaults_equal_the_cli_defaults() -> None:
     for cfg in (ExactConfig(), ScipConfig()):
         assert (cfg.time_limit, cfg.gap) == (args.time_limit, args.gap) == (30.0, 0.01)
     assert EvolutionConfig().time_limit == args.time_limit
+
+
+def test_a_sigint_swallowed_by_native_code_still_stops_the_exact_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KeyboardInterrupt dropped inside a library callback: the flag stops the loop anyway."""
+    import time
+
+    from deepmad.solvers import exact
+
+    def report_and_swallow(self: object, bound: float) -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here and raises
+        except KeyboardInterrupt:
+            pass  # what a C callback that ignores exceptions does
+
+    monkeypatch.setattr(exact._Search, "report", report_and_swallow)
+    r = ExactSolver(time_limit=60, gap=0.0).solve(like("deepmad_r18", ScoreConfig("reference")))
+    assert r.status == "interrupted" and r.design is not None
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_highs_prints_do_not_reach_stdout(capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Native writes to descriptor 1 during a MILP are dropped; the result passes through."""
+    from deepmad.solvers import _highs
+
+    def noisy_milp(*args: object, **kwargs: object) -> str:
+        os.write(1, b"HighsMipSolverData::transformNewIntegerFeasibleSolution\n")
+        return "result"
+
+    monkeypatch.setattr(_highs, "milp", noisy_milp)
+    print("before", flush=True)
+    assert _highs.quiet_milp(1, x=2) == "result"
+    print("after", flush=True)
+    out = capfd.readouterr().out
+    assert out == "before\nafter\n"
