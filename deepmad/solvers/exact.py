@@ -56,7 +56,6 @@ from deepmad.solvers.diagnose import diagnose, infeasibility_message
 from deepmad.solvers.problem import DesignProblem, DesignResult, Evaluation, finish
 from deepmad.solvers.space import Design
 from deepmad.solvers.status import certified_status, relative_gap
-from deepmad.utils.interrupt import SigintFlag
 
 __all__ = ["ExactConfig", "ExactSolver", "Progress"]
 
@@ -120,7 +119,6 @@ class _Search(Branching, Dives):
     def __init__(self, problem: DesignProblem, cfg: ExactConfig) -> None:
         self.problem, self.cfg = problem, cfg
         self.t0 = time.perf_counter()
-        self.ctrl_c = SigintFlag()
         self.inc: Design | None = None
         self.inc_ev: Evaluation | None = None
         self.pruned = -math.inf
@@ -182,27 +180,24 @@ class _Search(Branching, Dives):
                           infeasibility_message(self.problem, shortfalls), -math.inf, -math.inf, 0, self.elapsed())
         contexts = [Context(self.problem, r) for r in self._resolutions()]
         self.in_flight = math.inf  # nothing is bounded before the roots are
-        with self.ctrl_c:  # a SIGINT swallowed by native code still stops the loop
-            try:
-                self.start(contexts)
-                self.offer(self.cfg.start, search=True)  # warm start (None: no-op)
-                for ctx in contexts:
-                    node = self.root(ctx)
-                    self.expand(node, self.cfg.dual_iters_root)
-                    self.root_y[ctx.resolution] = node.y
-                self.in_flight = -math.inf
-                self.dive(contexts)
-                stop = self.loop(contexts)
-            except KeyboardInterrupt:
-                stop = "interrupted"
+        try:
+            self.start(contexts)
+            self.offer(self.cfg.start, search=True)  # warm start (None: no-op)
+            for ctx in contexts:
+                node = self.root(ctx)
+                self.expand(node, self.cfg.dual_iters_root)
+                self.root_y[ctx.resolution] = node.y
+            self.in_flight = -math.inf
+            self.dive(contexts)
+            stop = self.loop(contexts)
+        except KeyboardInterrupt:
+            stop = "interrupted"
         return self._result(stop)
 
     def loop(self, contexts: list[Context]) -> str:
         """Branch until the gap tolerance (``"gap"``) or a limit; returns why it stopped."""
         cfg = self.cfg
         while self.heap:
-            if self.ctrl_c.raised:
-                raise KeyboardInterrupt
             bound = -self.heap[0][0]
             if bound <= self.threshold():
                 break
