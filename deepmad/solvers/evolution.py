@@ -14,8 +14,9 @@ the paper's mathematical program; it runs TinyNAS's mutation-based search
   population size it is sorted by fitness (score - depth penalty), de-duplicated and truncated.
 
 A seed that misses a budget (the reference refuses it) starts a feasibility phase: the same
-mutations, with every infeasible design ranked below every feasible one and by its total
-relative excess :func:`violation` among the infeasible, until the first feasible child; the
+mutations, with every infeasible design ranked below every feasible one and, among the
+infeasible, by its total relative excess over the budgets
+(:attr:`~deepmad.solvers.problem.Evaluation.violation`), until the first feasible child; the
 search then goes on as the reference's. If no child is ever feasible the search fails naming
 the least-violating design's unmet budgets.
 
@@ -38,7 +39,7 @@ from deepmad.errors import DeepmadError
 from deepmad.solvers.problem import DesignProblem, DesignResult, Evaluation, finish
 from deepmad.solvers.space import Design, DesignSpace, smart_round
 
-__all__ = ["EvolutionConfig", "EvolutionSolver", "smallest_design", "violation"]
+__all__ = ["EvolutionConfig", "EvolutionSolver", "smallest_design"]
 
 _R_SCALES = (1.5, 1.25, 0.8, 0.6, 0.5)
 _M_SCALES = tuple(float(x) for x in np.arange(0.5, 2.01, 0.1))
@@ -121,20 +122,10 @@ class EvolutionSolver:
 @dataclass(frozen=True, order=True)
 class _Fitness:
     """Rank of a design: every feasible one above every infeasible one; then the objective
-    (feasible) or minus :func:`violation` (infeasible)."""
+    (feasible) or minus :attr:`Evaluation.violation` (infeasible)."""
 
     feasible: bool
     value: float
-
-
-def violation(ev: Evaluation) -> float:
-    """Total relative excess over the unmet budgets: ``sum max(0, (v - u) / |u|)`` over upper
-    limits and ``sum max(0, (l - v) / |l|)`` over lower ones (0 for a feasible design)."""
-    total = 0.0
-    for c in ev.constraints:
-        if not c.satisfied:
-            total += abs(c.value - c.limit) / max(abs(c.limit), 1e-12)
-    return total
 
 
 def _objective(fit: _Fitness) -> float:
@@ -143,7 +134,7 @@ def _objective(fit: _Fitness) -> float:
 
 
 def _fitness(ev: Evaluation) -> _Fitness:
-    return _Fitness(True, ev.objective) if ev.feasible else _Fitness(False, -violation(ev))
+    return _Fitness(True, ev.objective) if ev.feasible else _Fitness(False, -ev.violation)
 
 
 def _rank(pop: list[tuple[_Fitness, Design]], size: int) -> list[tuple[_Fitness, Design]]:

@@ -15,7 +15,7 @@ from deepmad.solvers import (
     infeasibility_message,
     like,
 )
-from deepmad.solvers.evolution import _Fitness, _rank, smallest_design, violation
+from deepmad.solvers.evolution import _Fitness, _fitness, _rank, smallest_design
 from tests.solvers.conftest import tiny_mobile, tiny_resnet
 
 
@@ -76,11 +76,11 @@ def test_evolution_without_any_feasible_child_fails_naming_the_budget() -> None:
         EvolutionSolver(children=50).solve(p)
 
 
-def test_violation_is_the_relative_excess() -> None:
+def test_infeasible_fitness_is_minus_the_relative_excess() -> None:
     p = tiny_resnet(budgets=(Budget("params", upper=1e3),))
     ev = p.evaluate(smallest_design(p.space))
-    assert violation(ev) == pytest.approx((ev.costs.params_torch - 1e3) / 1e3)
-    assert violation(tiny_resnet().evaluate(smallest_design(p.space))) == 0.0
+    assert _fitness(ev) == _Fitness(False, pytest.approx(-(ev.costs.params_torch - 1e3) / 1e3))
+    assert _fitness(tiny_resnet().evaluate(smallest_design(p.space))).feasible
 
 
 def test_rank_sorts_dedupes_and_truncates() -> None:
