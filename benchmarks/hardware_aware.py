@@ -29,10 +29,10 @@ import numpy as np
 
 from deepmad.cli.hardware import parse_resolutions
 from deepmad.cost import count_network
-from deepmad.hardware.campaign import CalibrateConfig, calibrate, reference_network
+from deepmad.hardware.campaign import CalibrateConfig, calibrate, campaign_timer
 from deepmad.hardware.features import FEATURE_NAMES, network_features
 from deepmad.hardware.fit import accuracy, design_matrix, fit_cv, fit_nnls
-from deepmad.hardware.measure import Timer, TimingSettings
+from deepmad.hardware.measure import TimingSettings
 from deepmad.hardware.sample import SampleConfig, preset_networks, random_networks
 from deepmad.spec.network import NetworkSpec
 from deepmad.utils.io import atomic_write_json
@@ -86,7 +86,7 @@ def _retest(
     held = [r for r in rows if r["heldout"]][:count]
     if not held:
         return {"n": 0}
-    timer = Timer(cfg.settings, target_s=cfg.target_s, reference=reference_network(cfg))
+    timer = campaign_timer(cfg)
     times = [timer.time(specs[r["name"]]) for r in held]
     again = np.array([m.scaled_ms(speed) for m in times])
     raw = np.abs(np.array([m.median_ms for m in times]) / np.array([r["raw_ms"] for r in held]) - 1.0)

@@ -36,7 +36,7 @@ import torch
 
 from deepmad.cost import count_network
 from deepmad.hardware import Calibration
-from deepmad.hardware.measure import Timer
+from deepmad.hardware.campaign import time_like
 from deepmad.models import create_model
 from deepmad.spec import load_spec_json, save_spec_json
 from deepmad.train.config import TrainConfig
@@ -71,8 +71,9 @@ def baseline(out: Path, args: argparse.Namespace) -> Path:
 
 
 def step_ms(cal: Calibration, path: Path) -> float:
-    """One timing of the training step (the calibration's settings and clock)."""
-    return Timer(cal.settings, target_s=1.0).time(load_spec_json(path)).median_ms
+    """One timing of the training step, as the calibration times (its settings and clock, and its
+    reference network when it has one)."""
+    return time_like(cal, load_spec_json(path), target_s=1.0).ms
 
 
 def design(out: Path, cal_path: Path, base: Path, args: argparse.Namespace) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from deepmad.cli.base import Command, output_file
 from deepmad.cli.core import format_table
 from deepmad.errors import DeepmadError
+from deepmad.hardware.measure import TARGET_S
 
 __all__ = ["COMMANDS", "parse_resolutions"]
 
@@ -86,8 +87,8 @@ class Calibrate(Command):
         parser.add_argument(
             "--target-seconds",
             type=float,
-            default=0.3,
-            help="timed seconds per network; repeats adapt (default: 0.3)",
+            default=TARGET_S,
+            help=f"timed seconds per network; repeats adapt (default: {TARGET_S:g})",
         )
         parser.add_argument(
             "--passes",

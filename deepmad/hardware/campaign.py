@@ -31,7 +31,14 @@ from deepmad.hardware import measure
 from deepmad.hardware.calibration import Calibration
 from deepmad.hardware.features import FEATURE_NAMES, network_features
 from deepmad.hardware.fit import accuracy, design_matrix, fit_cv
-from deepmad.hardware.measure import Measurement, Timer, TimingSettings, combine_passes, fingerprint
+from deepmad.hardware.measure import (
+    TARGET_S,
+    Measurement,
+    Timer,
+    TimingSettings,
+    combine_passes,
+    fingerprint,
+)
 from deepmad.hardware.sample import SampleConfig, preset_networks, random_networks
 from deepmad.spec import get_preset
 from deepmad.spec.network import NetworkSpec
@@ -43,7 +50,10 @@ __all__ = [
     "MeasurementCache",
     "cache_path",
     "calibrate",
+    "REFERENCE",
+    "campaign_timer",
     "reference_network",
+    "reference_spec",
     "reference_speed",
     "spec_key",
     "time_like",
@@ -63,7 +73,7 @@ class CalibrateConfig:
     time_budget: float | None = None  # seconds of measuring; None: no limit
     presets: bool = True
     seed: int = 0
-    target_s: float = 0.3  # timed seconds per network and pass (repeats adapt to it)
+    target_s: float = TARGET_S  # timed seconds per network and pass (repeats adapt to it)
     passes: int = 1  # timing passes per network, minutes apart; the least loaded one is kept
     reference: bool = True  # interleave a reference network and fit the ratios (see measure.py)
 
@@ -130,12 +140,24 @@ class MeasurementCache:
         atomic_write_json(self.path, {"fingerprint": self.fp, "entries": self.entries}, indent=0)
 
 
+REFERENCE = "resnet18"  # the preset interleaved with every timed run (see measure.py)
+
+
+def reference_spec(resolution: int) -> NetworkSpec:
+    """The reference network (:data:`REFERENCE`) at ``resolution``."""
+    return get_preset(REFERENCE).replace(resolution=resolution, name="reference")
+
+
 def reference_network(cfg: CalibrateConfig) -> NetworkSpec | None:
-    """The reference interleaved with every timed run: ``resnet18`` at the smallest resolution
-    (None with ``reference=False``)."""
-    if not cfg.reference:
-        return None
-    return get_preset("resnet18").replace(resolution=min(cfg.sample.resolutions), name="reference")
+    """The reference of a campaign: :func:`reference_spec` at the smallest resolution (None with
+    ``reference=False``)."""
+    return reference_spec(min(cfg.sample.resolutions)) if cfg.reference else None
+
+
+def campaign_timer(cfg: CalibrateConfig) -> Timer:
+    """The :class:`~deepmad.hardware.measure.Timer` a campaign times with (its settings, target
+    and reference)."""
+    return Timer(cfg.settings, target_s=cfg.target_s, reference=reference_network(cfg))
 
 
 def _split(cfg: CalibrateConfig) -> tuple[list[NetworkSpec], list[bool]]:
@@ -216,15 +238,16 @@ def reference_speed(rows: list[Row]) -> float:
     return float(np.median(refs)) if refs else 0.0
 
 
-def _fit_and_score(cfg: CalibrateConfig, fp: dict[str, Any], rows: list[Row]) -> Calibration:
-    """Fit on the training rows; the calibration (no info yet) with train / held-out / CV accuracy."""
+def _fit_and_score(cfg: CalibrateConfig, fp: dict[str, Any], rows: list[Row], speed: float) -> Calibration:
+    """Fit on the training rows, in ms at the reference speed ``speed`` (:func:`reference_speed`);
+    the calibration (no info yet) with train / held-out / CV accuracy."""
     train = [(s, m) for s, m, h in rows if not h]
     test = [(s, m) for s, m, h in rows if h]
     if len(train) < 2:
         raise DeepmadError(
             f"only {len(train)} training network(s) were measured; raise --time-budget"
         )
-    batch, speed = cfg.settings.batch, reference_speed(rows)
+    batch = cfg.settings.batch
     x_train = design_matrix([network_features(s, batch) for s, _ in train], FEATURE_NAMES)
     t_train = np.array([m.scaled_ms(speed) for _, m in train])
     fit = fit_cv(x_train, t_train, FEATURE_NAMES, seed=cfg.seed)
@@ -241,10 +264,10 @@ def _fit_and_score(cfg: CalibrateConfig, fp: dict[str, Any], rows: list[Row]) ->
 
 
 def _info(
-    cfg: CalibrateConfig, cal: Calibration, rows: list[Row], new: int, reused: int, seconds: float
+    cfg: CalibrateConfig, cal: Calibration, rows: list[Row], speed: float, new: int, reused: int,
+    seconds: float,
 ) -> dict[str, Any]:
     """The calibration's ``info``: what was measured, how, and every network's figures."""
-    speed = reference_speed(rows)
     return {
         "space": cfg.sample.space,
         "resolutions": list(cfg.sample.resolutions),
@@ -258,7 +281,7 @@ def _info(
         "statistic": ("median of each pass's network / reference ratios, interleaved run by run, "
                       "times the median reference time" if cfg.reference else "median of each pass's repeats")
         + " (beyond 3 scaled MADs rejected); least of the passes",
-        "reference": "resnet18" if cfg.reference else None,
+        "reference": REFERENCE if cfg.reference else None,
         "reference_resolution": min(cfg.sample.resolutions) if cfg.reference else None,
         "reference_ms": speed,
         "median_spread": float(np.median([m.spread for _, m, _ in rows])),
@@ -288,20 +311,21 @@ def calibrate(
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     fp = fingerprint(cfg.settings)
     specs, held = _split(cfg)
-    ref = reference_network(cfg)
-    cache = MeasurementCache(cache_path(output), {**fp, **({"reference": "resnet18"} if ref else {})}, say)
+    cache = MeasurementCache(cache_path(output), {**fp, **({"reference": REFERENCE} if cfg.reference else {})},
+                             say)
     say(
         f"calibrating {len(specs)} networks ({sum(held)} held out) on {fp.get('gpu', fp['cpu'])}, "
         f"clock {cfg.settings.clock}, {len(cache.entries)} cached networks"
     )
     start = time.perf_counter()
-    factory = timer_factory or (lambda: Timer(cfg.settings, target_s=cfg.target_s, reference=ref))
+    factory = timer_factory or (lambda: campaign_timer(cfg))
     results, new, reused = _measure_all(cfg, specs, cache, say, factory)
     seconds = time.perf_counter() - start
     rows = [(s, m, h) for s, m, h in zip(specs, results, held) if m is not None]
-    cal = _fit_and_score(cfg, fp, rows)
+    speed = reference_speed(rows)
+    cal = _fit_and_score(cfg, fp, rows, speed)
     cal = Calibration(
-        fp, cal.coefficients, cal.ridge, cal.accuracy, _info(cfg, cal, rows, new, reused, seconds)
+        fp, cal.coefficients, cal.ridge, cal.accuracy, _info(cfg, cal, rows, speed, new, reused, seconds)
     )
     cal.save(output)
     h = cal.accuracy["heldout"]
@@ -329,12 +353,12 @@ class CheckTiming:
         return self.raw_ms if self.at_speed_ms is None else self.at_speed_ms
 
 
-def time_like(cal: Calibration, spec: NetworkSpec) -> CheckTiming:
-    """Time ``spec`` under ``cal``'s settings, paired with its reference network when the
-    calibration used one, so the figure is at the calibration's machine speed (see measure.py)."""
+def time_like(cal: Calibration, spec: NetworkSpec, target_s: float = TARGET_S) -> CheckTiming:
+    """Time ``spec`` under ``cal``'s settings (about ``target_s`` timed seconds), paired with its
+    reference network when the calibration used one, so the figure is at the calibration's
+    machine speed (see measure.py)."""
     info = cal.info or {}
     ref_ms, res = float(info.get("reference_ms") or 0.0), info.get("reference_resolution")
-    ref = get_preset("resnet18").replace(resolution=int(res), name="reference") if ref_ms > 0 and res else None
-    m = measure.Timer(cal.settings, reference=ref).time(spec)
+    ref = reference_spec(int(res)) if ref_ms > 0 and res else None
+    m = measure.Timer(cal.settings, target_s=target_s, reference=ref).time(spec)
     return CheckTiming(m.median_ms, m.spread, m.scaled_ms(ref_ms) if ref is not None else None)
-

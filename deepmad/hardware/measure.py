@@ -21,8 +21,9 @@ reference, and the pass's figure is the median of the per-pair ratios ``t_net / 
 (other processes, shared caches, clock boost) over seconds to minutes and slows both runs of a
 pair alike, so the ratio cancels most of it: on this project's shared 2-core machine, three
 passes over 40 networks agreed within 10 % for 48 % of them in milliseconds and for 78 % in
-ratios (median spread 10.2 % vs 3.4 %; ``benchmarks/timing_noise.py``, docs/benchmarks.md). A calibration converts ratios back to ms with one speed for the
-whole campaign (the median of the reference's times, :meth:`Measurement.scaled_ms`). Modes:
+ratios (median spread 10.2 % vs 3.4 %; ``benchmarks/timing_noise.py``, docs/benchmarks.md). A
+calibration converts ratios back to ms with one speed for the whole campaign (the median of the
+reference's times, :meth:`Measurement.scaled_ms`). Modes:
 ``inference`` (eval, ``torch.inference_mode``) and ``train`` (the project's
 :func:`deepmad.train.loop.train_step`: forward, label-smoothed CE, backward, SGD-Nesterov step).
 """
@@ -53,6 +54,7 @@ __all__ = [
 ]
 
 WARMUP_RUNS = 3
+TARGET_S = 0.3  # default timed seconds per network (Timer, calibrate, time_like)
 WARMUP_SECONDS = 0.05
 MODES = ("inference", "train")
 AMPS = ("off", "bf16", "fp16")
@@ -152,7 +154,8 @@ class Measurement:
 
 
 def combine_passes(passes: list[Measurement]) -> Measurement:
-    """The pass with the smallest median, tagged with the number of passes and their spread.
+    """The pass with the smallest median (smallest ratio when every pass was timed against a
+    reference), tagged with the number of passes and their spread.
 
     Passes of one network are taken minutes apart; on a shared machine the load of other
     processes changes in between and only ever inflates a time (also the thread CPU time,
@@ -217,7 +220,7 @@ class Timer:
     def __init__(
         self,
         settings: TimingSettings,
-        target_s: float = 0.3,
+        target_s: float = TARGET_S,
         min_repeats: int = 5,
         max_repeats: int = 30,
         reference: NetworkSpec | None = None,

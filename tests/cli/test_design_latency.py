@@ -122,7 +122,7 @@ def test_measure_prints_predicted_vs_measured(capsys: pytest.CaptureFixture[str]
     timed = []
 
     class StubTimer:
-        def __init__(self, settings: TimingSettings, reference: object = None) -> None:
+        def __init__(self, settings: TimingSettings, target_s: float = 0.3, reference: object = None) -> None:
             self.settings, self.reference = settings, reference
 
         def time(self, spec) -> Measurement:
@@ -146,7 +146,7 @@ def test_measure_at_the_calibration_speed(capsys: pytest.CaptureFixture[str], tm
     refs = []
 
     class StubTimer:
-        def __init__(self, settings: TimingSettings, reference: object = None) -> None:
+        def __init__(self, settings: TimingSettings, target_s: float = 0.3, reference: object = None) -> None:
             refs.append(reference)
 
         def time(self, spec) -> Measurement:  # the machine runs 3x slow now: raw 12 ms, ratio 0.2
@@ -176,7 +176,7 @@ def test_resolve_measured_tightens_the_model_budget(capsys: pytest.CaptureFixtur
     times = iter([1.25 * budget, 0.95 * budget])  # the model under-predicts the first design by 25 %
 
     class StubTimer:
-        def __init__(self, settings: TimingSettings, reference: object = None) -> None:
+        def __init__(self, settings: TimingSettings, target_s: float = 0.3, reference: object = None) -> None:
             pass
 
         def time(self, spec) -> Measurement:
