@@ -29,6 +29,7 @@ import numpy as np
 
 from deepmad.cli.hardware import parse_resolutions
 from deepmad.cost import count_network
+from deepmad.hardware.calibration import Calibration
 from deepmad.hardware.campaign import CalibrateConfig, calibrate, campaign_timer
 from deepmad.hardware.features import FEATURE_NAMES, network_features
 from deepmad.hardware.fit import accuracy, design_matrix, fit_cv, fit_nnls
@@ -59,19 +60,16 @@ def _macs_baseline(
     return accuracy(xh @ fit_nnls(xt, tt), th).to_dict()
 
 
-def _raw_fit(rows: list[dict[str, Any]], specs: dict[str, NetworkSpec], batch: int, seed: int) -> dict[str, Any]:
+def _raw_fit(rows: list[dict[str, Any]], specs: dict[str, NetworkSpec], cal: Calibration, seed: int) -> dict[str, Any]:
     """The same fit on the same runs' raw ms (no reference ratios), scored on raw held-out ms:
     the side-by-side figure for the reference timing, from one set of measurements."""
-
-    def part(held: bool) -> tuple[np.ndarray, np.ndarray]:
-        sel = [r for r in rows if r["heldout"] == held]
-        x = design_matrix([network_features(specs[r["name"]], batch) for r in sel], FEATURE_NAMES)
-        return x, np.array([r["raw_ms"] for r in sel])
-
-    (xt, tt), (xh, th) = part(False), part(True)
-    fit = fit_cv(xt, tt, FEATURE_NAMES, seed=seed)
-    w = np.array([fit.coefficients.get(n, 0.0) for n in FEATURE_NAMES])
-    return accuracy(xh @ w, th).to_dict()
+    train = [r for r in rows if not r["heldout"]]
+    x = design_matrix([network_features(specs[r["name"]], cal.batch) for r in train], FEATURE_NAMES)
+    fit = fit_cv(x, np.array([r["raw_ms"] for r in train]), FEATURE_NAMES, seed=seed)
+    raw = Calibration(cal.fingerprint, fit.coefficients, fit.ridge)
+    held = [r for r in rows if r["heldout"]]
+    pred = np.array([raw.predict(specs[r["name"]]).total_ms for r in held])
+    return accuracy(pred, np.array([r["raw_ms"] for r in held])).to_dict()
 
 
 def _retest(
@@ -153,7 +151,7 @@ def run_mode(
     }
     result["reference_ms"] = cal.info["reference_ms"]
     if cal.info["reference_ms"]:
-        result["raw_fit_heldout"] = _raw_fit(rows, specs, settings.batch, args.seed)
+        result["raw_fit_heldout"] = _raw_fit(rows, specs, cal, args.seed)
     result["retest"] = _retest(rows, specs, cfg, args.retest, cal.info["reference_ms"])
     return result
 

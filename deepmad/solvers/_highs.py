@@ -12,6 +12,7 @@ restores descriptor 1 (the solvers call HiGHS from one thread).
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 from typing import Any
@@ -38,9 +39,17 @@ def quiet_milp(*args: Any, **kwargs: Any) -> Any:
         os.close(saved)
 
 
+@functools.cache
+def _libc() -> Any:
+    """This process's C library (None where ctypes cannot open it)."""
+    try:
+        return ctypes.CDLL(None)
+    except (OSError, TypeError):
+        return None
+
+
 def _flush_c_stdio() -> None:
     """``fflush(NULL)``: write out every C stdio buffer (where the platform exposes libc)."""
-    try:
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError, TypeError):
-        pass
+    fflush = getattr(_libc(), "fflush", None)
+    if fflush is not None:
+        fflush(None)

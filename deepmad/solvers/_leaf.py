@@ -70,7 +70,7 @@ def solve_pairs(problem: DesignProblem, base: Design, pairs: list[list[tuple[int
     ev0 = problem.evaluate(first)
     a, lo, hi, obj = _knapsack(problem, first, ev0, pairs)
     res = quiet_milp(-np.array(obj), constraints=LinearConstraint(a, lo, hi), integrality=np.ones(len(obj)),
-               bounds=(0, 1), options={"time_limit": time_limit, "mip_rel_gap": 1e-7, "presolve": True})
+                     bounds=(0, 1), options={"time_limit": time_limit, "mip_rel_gap": 1e-7, "presolve": True})
     if res.status == 2:
         return LeafResult("infeasible", -math.inf, None)
     if res.status != 0 or res.x is None:

@@ -103,6 +103,6 @@ class MilpModel:
         rows, cols, vals = zip(*self.entries) if self.entries else ((), (), ())
         a = coo_array((vals, (rows, cols)), shape=(len(self.lo), n)).tocsr()
         return quiet_milp(np.array(self.obj), integrality=np.array(self.integer),
-                    bounds=(np.array(self.lb), np.array(self.ub)),
-                    constraints=LinearConstraint(a, np.array(self.lo), np.array(self.hi)),
-                    options={"time_limit": time_limit, "mip_rel_gap": rel_gap})
+                          bounds=(np.array(self.lb), np.array(self.ub)),
+                          constraints=LinearConstraint(a, np.array(self.lo), np.array(self.hi)),
+                          options={"time_limit": time_limit, "mip_rel_gap": rel_gap})
