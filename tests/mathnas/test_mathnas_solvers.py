@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import zlib
 
 import numpy as np
@@ -141,14 +140,12 @@ def test_variable_depth_equals_brute_force() -> None:
                 _assert_same(solve(problem, "milp", fractional_method="charnes_cooper"), reference, table)
 
 
-def test_supervit_sized_instance_is_solved_fast() -> None:
+def test_supervit_sized_instance_is_solved_to_optimality() -> None:
     """9 nodes with 2, 8, 36, 24, 24, 63, 24, 12, 2 options: 195 binaries (MathNAS SuperViT)."""
     table = random_table(np.random.default_rng(3), (2, 8, 36, 24, 24, 63, 24, 12, 2))
     lo, hi = table.metric("latency").bounds()
     problem = MathNASProblem(table, (Budget("latency", upper=lo + 0.4 * (hi - lo)),))
-    start = time.perf_counter()
-    additive = solve(problem)
-    assert time.perf_counter() - start < 5.0
+    additive = solve(problem)  # its speed: benchmarks/mathnas.py --sections supervit
     assert additive.status == "optimal" and additive.feasible
     flops = MathNASProblem(table, problem.budgets, "flops")
     r1 = solve(flops)

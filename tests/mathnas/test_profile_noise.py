@@ -9,21 +9,13 @@ import pytest
 
 from deepmad.cli.main import main
 
-from .test_mathnas_profile import tiny_space_dict
+from .test_mathnas_profile import fake_timing, tiny_space_dict
 
 pytest.importorskip("torch")
 from deepmad.mathnas import profile as P  # noqa: E402
 from deepmad.mathnas.tables import BlockTable, MetricTable  # noqa: E402
 
 REF = (1, 1)  # the reference network the tiny space's estimate is built around
-
-
-def _fake_timer(monkeypatch: pytest.MonkeyPatch, latency, jitter: float = 0.0) -> None:
-    """Replace real timing with ``latency(arch)`` ms, repeats spread by +-jitter (relative)."""
-    def samples(self, arch):  # noqa: ANN001, ANN202
-        base = latency(tuple(arch))
-        return [base * (1 + jitter * k) for k in (-1, -0.5, 0, 0.5, 1)] * (self.config.repeats // 5)
-    monkeypatch.setattr(P.LatencyEvaluator, "time_samples", samples)
 
 
 @pytest.fixture
@@ -57,7 +49,7 @@ def test_assess_noise_reasons() -> None:
 
 def test_negative_predictions_refused_nothing_written(space_file: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    _fake_timer(monkeypatch, lambda a: 100.0 if a == REF else 1.0)
+    fake_timing(monkeypatch, lambda a: 100.0 if a == REF else 1.0)
     assert _profile(space_file) == 2
     err = capsys.readouterr().err
     assert "timings too noisy to use: the table predicts latencies from -98 to 100 ms" in err
@@ -67,7 +59,7 @@ def test_negative_predictions_refused_nothing_written(space_file: Path, monkeypa
 
 def test_noisy_repeats_marked_and_nonzero_exit(space_file: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    _fake_timer(monkeypatch, lambda a: 5.0 + a[0] + a[1], jitter=0.5)
+    fake_timing(monkeypatch, lambda a: 5.0 + a[0] + a[1], jitter=0.5)
     assert _profile(space_file) == 1
     captured = capsys.readouterr()
     assert "warning: noisy timings: repeats of one network vary by 62 %" in captured.err
@@ -80,14 +72,14 @@ def test_failed_check_is_reported(space_file: Path, monkeypatch: pytest.MonkeyPa
                                   capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(P, "MIN_CHECKED", 2)  # the tiny space has 6 networks only
     calls = iter(range(10_000))
-    _fake_timer(monkeypatch, lambda a: 5.0 + a[0] + a[1] if next(calls) < 4 else 9.0 - a[0] - a[1])
+    fake_timing(monkeypatch, lambda a: 5.0 + a[0] + a[1] if next(calls) < 4 else 9.0 - a[0] - a[1])
     assert _profile(space_file, "--check", "6") == 1
     assert "the check's Spearman" in capsys.readouterr().err
 
 
 def test_steady_timings_pass(space_file: Path, monkeypatch: pytest.MonkeyPatch,
                              capsys: pytest.CaptureFixture[str]) -> None:
-    _fake_timer(monkeypatch, lambda a: 5.0 + a[0] + 2 * a[1], jitter=0.02)
+    fake_timing(monkeypatch, lambda a: 5.0 + a[0] + 2 * a[1], jitter=0.02)
     assert _profile(space_file, "--check", "4") == 0
     assert "warning" not in capsys.readouterr().err
     assert json.loads(Path("lat.json").read_text())["provenance"]["timing_noise"]["noisy"] is False
