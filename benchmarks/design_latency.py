@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import platform
 import time
-from dataclasses import replace
 
+from deepmad.cli.design_latency import with_latency
 from deepmad.hardware import Calibration
 from deepmad.scores.entropy import ScoreConfig
 from deepmad.solvers import LIKE_PRESETS, Budget, ExactSolver, like
@@ -49,9 +49,8 @@ def main() -> None:
         base = like(name, ScoreConfig(args.mode))
         pub_ms = cal.predict(pub.replace(resolution=base.space.resolutions[0])).total_ms
         limit = args.share * pub_ms
-        with_lat = replace(base, budgets=(*base.budgets, Budget("latency_ms", upper=limit)), latency_model=cal,
-                           _cache={})
-        for label, problem in (("without", replace(base, latency_model=cal, _cache={})), ("with", with_lat)):
+        with_lat = with_latency(base, cal, Budget("latency_ms", upper=limit))
+        for label, problem in (("without", with_latency(base, cal, None)), ("with", with_lat)):
             row = _run(problem, args.time_limit)
             print(f"| {name} | {pub_ms:.2f} | {limit:.2f} | {label} latency | " + " | ".join(row) + " |", flush=True)
 

@@ -30,19 +30,18 @@ import numpy as np
 from deepmad.cli.hardware import parse_resolutions
 from deepmad.cost import count_network
 from deepmad.hardware.calibration import Calibration
-from deepmad.hardware.campaign import CalibrateConfig, calibrate, campaign_timer
-from deepmad.hardware.features import FEATURE_NAMES, network_features
-from deepmad.hardware.fit import accuracy, design_matrix, fit_cv, fit_nnls
+from deepmad.hardware.campaign import (
+    CalibrateConfig,
+    calibrate,
+    campaign_networks,
+    campaign_timer,
+    fit_and_score,
+)
+from deepmad.hardware.fit import accuracy, fit_nnls
 from deepmad.hardware.measure import TimingSettings
-from deepmad.hardware.sample import SampleConfig, preset_networks, random_networks
+from deepmad.hardware.sample import SampleConfig
 from deepmad.spec.network import NetworkSpec
 from deepmad.utils.io import atomic_write_json
-
-
-def _specs(cfg: CalibrateConfig) -> dict[str, NetworkSpec]:
-    nets = random_networks(cfg.sample, cfg.networks, cfg.seed)
-    nets += preset_networks(cfg.sample) if cfg.presets else []
-    return {n.name: n for n in nets}
 
 
 def _macs_baseline(
@@ -63,13 +62,9 @@ def _macs_baseline(
 def _raw_fit(rows: list[dict[str, Any]], specs: dict[str, NetworkSpec], cal: Calibration, seed: int) -> dict[str, Any]:
     """The same fit on the same runs' raw ms (no reference ratios), scored on raw held-out ms:
     the side-by-side figure for the reference timing, from one set of measurements."""
-    train = [r for r in rows if not r["heldout"]]
-    x = design_matrix([network_features(specs[r["name"]], cal.batch) for r in train], FEATURE_NAMES)
-    fit = fit_cv(x, np.array([r["raw_ms"] for r in train]), FEATURE_NAMES, seed=seed)
-    raw = Calibration(cal.fingerprint, fit.coefficients, fit.ridge)
-    held = [r for r in rows if r["heldout"]]
-    pred = np.array([raw.predict(specs[r["name"]]).total_ms for r in held])
-    return accuracy(pred, np.array([r["raw_ms"] for r in held])).to_dict()
+    timed = [((specs[r["name"]], r["raw_ms"]), r["heldout"]) for r in rows]
+    raw = fit_and_score(cal.fingerprint, [t for t, h in timed if not h], [t for t, h in timed if h], seed)
+    return raw.accuracy["heldout"]
 
 
 def _retest(
@@ -87,16 +82,15 @@ def _retest(
     timer = campaign_timer(cfg)
     times = [timer.time(specs[r["name"]]) for r in held]
     again = np.array([m.scaled_ms(speed) for m in times])
-    raw = np.abs(np.array([m.median_ms for m in times]) / np.array([r["raw_ms"] for r in held]) - 1.0)
-    first = np.array([r["measured_ms"] for r in held])
+    change = accuracy(again, np.array([r["measured_ms"] for r in held]))  # |again - first| / first
+    raw = accuracy(np.array([m.median_ms for m in times]), np.array([r["raw_ms"] for r in held]))
     pred = np.array([r["predicted_ms"] for r in held])
-    rel = np.abs(again - first) / first
     return {
         "n": len(held),
-        "mean_abs_change": float(100 * rel.mean()),
-        "within10": float(100 * np.mean(rel <= 0.10)),
-        "raw_mean_abs_change": float(100 * raw.mean()),
-        "raw_within10": float(100 * np.mean(raw <= 0.10)),
+        "mean_abs_change": change.mape,
+        "within10": change.within10,
+        "raw_mean_abs_change": raw.mape,
+        "raw_within10": raw.within10,
         "model_vs_retest": accuracy(pred, again).to_dict(),
     }
 
@@ -129,7 +123,7 @@ def run_mode(
     cal = calibrate(cfg, out, progress=(lambda s: None) if args.quiet else None)
     seconds = time.perf_counter() - start
     rows = cal.info["networks"]
-    specs = _specs(cfg)
+    specs = {spec.name: spec for spec in campaign_networks(cfg)[0]}
     result = {
         "mode": name,
         "settings": settings.to_dict(),
@@ -178,8 +172,7 @@ def _print(r: dict[str, Any]) -> None:
             f"  re-timed {t['n']} held-out: mean change {t['mean_abs_change']:.1f}%, within10 {t['within10']:.0f}%"
             f"; model vs re-timed within10 {t['model_vs_retest']['within10']:.0f}%"
         )
-        if "raw_within10" in t:
-            print(f"  re-timed raw ms: mean change {t['raw_mean_abs_change']:.1f}%, within10 {t['raw_within10']:.0f}%")
+        print(f"  re-timed raw ms: mean change {t['raw_mean_abs_change']:.1f}%, within10 {t['raw_within10']:.0f}%")
 
 
 def main() -> None:

@@ -17,9 +17,9 @@ import argparse
 
 import numpy as np
 
+from deepmad.hardware.campaign import reference_spec
 from deepmad.hardware.measure import Timer, TimingSettings
 from deepmad.hardware.sample import SampleConfig, random_networks
-from deepmad.spec import get_preset
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     settings = TimingSettings("cpu", 1, 1, "inference")
     sample = SampleConfig("all", (128, 160, 192, 224), 1, 5e6, 6e8)
     nets = random_networks(sample, args.networks, args.seed)
-    timer = Timer(settings, target_s=args.target_seconds, reference=get_preset("resnet18").replace(resolution=160))
+    timer = Timer(settings, target_s=args.target_seconds, reference=reference_spec(160))
     raw = np.zeros((len(nets), args.passes))
     ratio = np.zeros_like(raw)
     for k in range(args.passes):

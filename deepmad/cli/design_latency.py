@@ -135,9 +135,7 @@ def measure_design(problem: DesignProblem, result: DesignResult, data: dict, bud
     m = time_like(cal, result.spec)
     if budget is None:
         budget = next((b.upper for b in problem.budgets if b.quantity == "latency_ms"), None)
-    rec = {"predicted_ms": pred, "measured_ms": m.ms, "measured_raw_ms": m.raw_ms,
-           "measured_at_calibration_speed": m.at_speed_ms is not None, "measured_spread": m.spread,
-           "error_pct": 100.0 * (pred - m.ms) / m.ms, "clock": settings.clock, "budget_ms": budget}
+    rec = {"predicted_ms": pred, **m.record(pred), "clock": settings.clock, "budget_ms": budget}
     data.setdefault("latency", {}).update(rec)
     how = (f" at the calibration's machine speed ({m.raw_ms:.3f} ms raw now)" if m.at_speed_ms is not None
            else "")

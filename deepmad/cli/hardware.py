@@ -108,7 +108,7 @@ class Calibrate(Command):
 
     def run(self, args: argparse.Namespace) -> int:
         from deepmad.hardware.campaign import CalibrateConfig, calibrate
-        from deepmad.hardware.measure import TimingSettings
+        from deepmad.hardware.measure import TimingSettings, require_device
         from deepmad.hardware.sample import SampleConfig
 
         settings = TimingSettings(
@@ -139,13 +139,7 @@ class Calibrate(Command):
             reference=not args.no_reference,
         )
         out = Path(args.output)
-        if settings.device == "cuda":
-            import torch
-
-            if not torch.cuda.is_available():
-                raise DeepmadError(
-                    "--device cuda was asked for but torch sees no CUDA GPU; allowed here: cpu"
-                )
+        require_device(settings)  # before the campaign draws and caches anything
         cal = calibrate(cfg, out)
         h = cal.accuracy["heldout"]
         print(
@@ -166,13 +160,11 @@ def warn_fingerprint(cal: Any) -> list[str]:
 
 def check_measurable(cal: Any) -> Any:
     """The calibration's timing settings, refused when they need a CUDA GPU this machine lacks."""
-    settings = cal.settings
-    if settings.device == "cuda":
-        import torch
+    from deepmad.hardware.measure import require_device
 
-        if not torch.cuda.is_available():
-            raise DeepmadError("the calibration is for cuda but torch sees no CUDA GPU here; "
-                               "drop --measure or use a cpu calibration")
+    settings = cal.settings
+    require_device(settings, "the calibration is for cuda but torch sees no CUDA GPU here; "
+                             "drop --measure or use a cpu calibration")
     return settings
 
 
@@ -213,13 +205,7 @@ class Latency(Command):
             from deepmad.hardware.campaign import time_like
 
             m = time_like(cal, spec)
-            out.update(
-                measured_ms=m.ms,
-                measured_raw_ms=m.raw_ms,
-                measured_at_calibration_speed=m.at_speed_ms is not None,
-                measured_spread=m.spread,
-                error_pct=100.0 * (pred.total_ms - m.ms) / m.ms,
-            )
+            out.update(m.record(pred.total_ms))
         if args.json:
             print(json.dumps(out))
             return 0

@@ -20,7 +20,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ __all__ = [
     "MeasurementCache",
     "cache_path",
     "calibrate",
+    "campaign_networks",
+    "fit_and_score",
     "REFERENCE",
     "campaign_timer",
     "reference_network",
@@ -160,8 +162,8 @@ def campaign_timer(cfg: CalibrateConfig) -> Timer:
     return Timer(cfg.settings, target_s=cfg.target_s, reference=reference_network(cfg))
 
 
-def _split(cfg: CalibrateConfig) -> tuple[list[NetworkSpec], list[bool]]:
-    """(all networks in measuring order, their held-out flags)."""
+def campaign_networks(cfg: CalibrateConfig) -> tuple[list[NetworkSpec], list[bool]]:
+    """(the campaign's networks in measuring order: presets then random draws; their held-out flags)."""
     randoms = random_networks(cfg.sample, cfg.networks, cfg.seed)
     n_hold = int(round(cfg.holdout * len(randoms)))
     if cfg.holdout > 0 and len(randoms) - n_hold < 2:
@@ -238,29 +240,29 @@ def reference_speed(rows: list[Row]) -> float:
     return float(np.median(refs)) if refs else 0.0
 
 
-def _fit_and_score(cfg: CalibrateConfig, fp: dict[str, Any], rows: list[Row], speed: float) -> Calibration:
-    """Fit on the training rows, in ms at the reference speed ``speed`` (:func:`reference_speed`);
-    the calibration (no info yet) with train / held-out / CV accuracy."""
-    train = [(s, m) for s, m, h in rows if not h]
-    test = [(s, m) for s, m, h in rows if h]
+Timed = tuple[NetworkSpec, float]  # a network and its time in ms
+
+
+def fit_and_score(fp: dict[str, Any], train: list[Timed], test: list[Timed], seed: int = 0) -> Calibration:
+    """Fit the model (:func:`~deepmad.hardware.fit.fit_cv`) on the ``train`` networks' times at the
+    fingerprint's batch; the calibration (no info yet) with train / held-out / CV accuracy."""
     if len(train) < 2:
         raise DeepmadError(
             f"only {len(train)} training network(s) were measured; raise --time-budget"
         )
-    batch = cfg.settings.batch
+    batch = int(fp["batch"])
     x_train = design_matrix([network_features(s, batch) for s, _ in train], FEATURE_NAMES)
-    t_train = np.array([m.scaled_ms(speed) for _, m in train])
-    fit = fit_cv(x_train, t_train, FEATURE_NAMES, seed=cfg.seed)
+    fit = fit_cv(x_train, np.array([t for _, t in train]), FEATURE_NAMES, seed=seed)
     cal = Calibration(fp, fit.coefficients, fit.ridge)
 
-    def score(part: list[tuple[NetworkSpec, Measurement]]) -> dict[str, Any]:
+    def score(part: list[Timed]) -> dict[str, Any]:
         pred = np.array([cal.predict(s).total_ms for s, _ in part])
-        return accuracy(pred, np.array([m.scaled_ms(speed) for _, m in part])).to_dict()
+        return accuracy(pred, np.array([t for _, t in part])).to_dict()
 
     acc = {"train": score(train), "heldout": score(test)}
     if fit.cv is not None:
         acc["cv"] = fit.cv.to_dict()
-    return Calibration(fp, fit.coefficients, fit.ridge, acc)
+    return replace(cal, accuracy=acc)
 
 
 def _info(
@@ -268,6 +270,7 @@ def _info(
     seconds: float,
 ) -> dict[str, Any]:
     """The calibration's ``info``: what was measured, how, and every network's figures."""
+    ref = reference_network(cfg)
     return {
         "space": cfg.sample.space,
         "resolutions": list(cfg.sample.resolutions),
@@ -281,8 +284,8 @@ def _info(
         "statistic": ("median of each pass's network / reference ratios, interleaved run by run, "
                       "times the median reference time" if cfg.reference else "median of each pass's repeats")
         + " (beyond 3 scaled MADs rejected); least of the passes",
-        "reference": REFERENCE if cfg.reference else None,
-        "reference_resolution": min(cfg.sample.resolutions) if cfg.reference else None,
+        "reference": REFERENCE if ref is not None else None,
+        "reference_resolution": ref.resolution if ref is not None else None,
         "reference_ms": speed,
         "median_spread": float(np.median([m.spread for _, m, _ in rows])),
         "median_pass_spread": float(np.median([m.pass_spread for _, m, _ in rows])),
@@ -310,7 +313,7 @@ def calibrate(
     """Run a calibration and write it to ``output`` (see the module docstring)."""
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     fp = fingerprint(cfg.settings)
-    specs, held = _split(cfg)
+    specs, held = campaign_networks(cfg)
     cache = MeasurementCache(cache_path(output), {**fp, **({"reference": REFERENCE} if cfg.reference else {})},
                              say)
     say(
@@ -323,10 +326,9 @@ def calibrate(
     seconds = time.perf_counter() - start
     rows = [(s, m, h) for s, m, h in zip(specs, results, held) if m is not None]
     speed = reference_speed(rows)
-    cal = _fit_and_score(cfg, fp, rows, speed)
-    cal = Calibration(
-        fp, cal.coefficients, cal.ridge, cal.accuracy, _info(cfg, cal, rows, speed, new, reused, seconds)
-    )
+    timed = [((s, m.scaled_ms(speed)), h) for s, m, h in rows]  # in ms at the reference speed
+    cal = fit_and_score(fp, [t for t, h in timed if not h], [t for t, h in timed if h], cfg.seed)
+    cal = replace(cal, info=_info(cfg, cal, rows, speed, new, reused, seconds))
     cal.save(output)
     h = cal.accuracy["heldout"]
     if h["n"]:
@@ -351,6 +353,14 @@ class CheckTiming:
     def ms(self) -> float:
         """The figure to compare with a prediction: at the calibration's speed when known."""
         return self.raw_ms if self.at_speed_ms is None else self.at_speed_ms
+
+    def record(self, predicted_ms: float) -> dict[str, Any]:
+        """The measured figures beside a prediction (``latency --json``, ``design --json``'s
+        ``latency``): ``measured_ms`` (:attr:`ms`), the raw ms, whether it is at the calibration's
+        speed, the spread and ``error_pct = 100 (predicted - measured) / measured``."""
+        return {"measured_ms": self.ms, "measured_raw_ms": self.raw_ms,
+                "measured_at_calibration_speed": self.at_speed_ms is not None, "measured_spread": self.spread,
+                "error_pct": 100.0 * (predicted_ms - self.ms) / self.ms}
 
 
 def time_like(cal: Calibration, spec: NetworkSpec, target_s: float = TARGET_S) -> CheckTiming:

@@ -51,6 +51,7 @@ __all__ = [
     "combine_passes",
     "fingerprint",
     "reject_outliers",
+    "require_device",
 ]
 
 WARMUP_RUNS = 3
@@ -107,6 +108,19 @@ class TimingSettings:
             "channels_last": self.channels_last,
             "clock": self.clock,
         }
+
+
+NO_CUDA = "--device cuda was asked for but torch sees no CUDA GPU; allowed here: cpu"
+
+
+def require_device(settings: TimingSettings, missing: str = NO_CUDA) -> None:
+    """Refuse ``settings`` whose device this machine lacks (CUDA that torch cannot see):
+    a :class:`DeepmadError` with the message ``missing`` (imports torch only for CUDA)."""
+    if settings.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise DeepmadError(missing)
 
 
 def clock_name(device: str, threads: int) -> str:
@@ -227,10 +241,7 @@ class Timer:
     ) -> None:
         import torch
 
-        if settings.device == "cuda" and not torch.cuda.is_available():
-            raise DeepmadError(
-                "--device cuda was asked for but torch sees no CUDA GPU; allowed here: cpu"
-            )
+        require_device(settings)
         self.settings, self.target_s = settings, target_s
         self.min_repeats, self.max_repeats = min_repeats, max_repeats
         self.reference, self._ref_run = reference, None
@@ -297,7 +308,7 @@ class Timer:
                 return float(begin.elapsed_time(end))
 
             return cuda_clock
-        tick = time.thread_time if self.settings.threads == 1 else time.perf_counter
+        tick = time.thread_time if self.settings.clock == "thread-cpu" else time.perf_counter
 
         def cpu_clock(run: Any) -> float:
             t0 = tick()

@@ -57,6 +57,19 @@ def test_calibrate_cuda_without_gpu(capsys: pytest.CaptureFixture[str], tmp_path
     )
 
 
+def test_measuring_a_cuda_calibration_without_gpu(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``--measure`` with a CUDA calibration is refused before any timing (latency and design)."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    cal = _write_cal(tmp_path / "cal.json", device="cuda")
+    for argv in (["latency", "resnet18", "--calibration", str(cal), "--measure"],
+                 ["design", "--space", "resnet", "--resolution", "32", "--num-classes", "10", "--params", "0.3M",
+                  "--latency", "1s", "--calibration", str(cal), "--measure", "--quiet"]):
+        assert "the calibration is for cuda but torch sees no CUDA GPU here; drop --measure" in _error(capsys, argv)
+
+
 def test_parse_resolutions() -> None:
     assert parse_resolutions("224") == (224,)
     assert parse_resolutions("160,128") == (128, 160)
