@@ -33,7 +33,7 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
+def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="preset name, spec .json, or TinyNAS structure .txt")
     p.add_argument("--resolution", type=number(int, low=1), default=None,
                    help="input resolution (default: the spec's)")
@@ -66,7 +66,7 @@ class Cost(Command):
     help = "Closed-form params / MACs / FLOPs / activations / layers of a model."
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        _add_model_args(parser)
+        add_model_args(parser)
         parser.add_argument("--convention", choices=CONVENTIONS, default="torch",
                             help="torch (= flop_counter/2, all params) or tinynas (DeepMAD reference)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -132,18 +132,6 @@ def describe(spec: NetworkSpec) -> str:
         format_table(["part", "block", "in", "out", "btn", "k", "s", "L", "side"], rows),
         f"params {human(c.params)}  MACs {human(c.macs)}  activations {human(c.activations)}  layers {c.layers}",
     ])
-
-
-class Show(Command):
-    name = "show"
-    help = "Print a readable per-stage table of a spec."
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        _add_model_args(parser)
-
-    def run(self, args: argparse.Namespace) -> int:
-        print(describe(load_spec(args.model, resolution=args.resolution)))
-        return 0
 
 
 COMMANDS = [Presets, Cost, Convert]  # show: deepmad.cli.report (adds --plot)

@@ -11,6 +11,7 @@ the solver configs.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -80,10 +81,11 @@ def _flag_budgets(args: argparse.Namespace, convention: str) -> list[Budget]:
     return out
 
 
-def build_problem(args: argparse.Namespace) -> DesignProblem:
+def build_problem(args: argparse.Namespace, latency: tuple[Any, Budget | None] | None = None) -> DesignProblem:
     """The design problem the flags describe (``--like`` defaults to ``deepmad_r50``), with the
-    latency model and budget of ``--calibration`` / ``--latency`` / ``--throughput``."""
-    cal, lat_budget = latency_budget(args)
+    latency model and budget of ``--calibration`` / ``--latency`` / ``--throughput``
+    (``latency``: that pair, already read by :func:`latency_budget`)."""
+    cal, lat_budget = latency or latency_budget(args)
     return with_latency(_budget_problem(args, cal, lat_budget), cal, lat_budget)
 
 
@@ -147,8 +149,9 @@ class DesignCommand(Command):
         add_latency_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        if args.sweep is not None:
-            return run_sweep(args, build_problem, self._options)
+        if args.sweep is not None:  # latency flags are not swept: read the calibration (and warn) once
+            latency = functools.cache(lambda: latency_budget(args))
+            return run_sweep(args, lambda ns: build_problem(ns, latency()), self._options)
         problem, result, data = solve_design(args)
         measured = measure_design(problem, result, data) if getattr(args, "measure", False) else None
         if measured and args.resolve_measured:

@@ -11,6 +11,7 @@ geometric steps (:mod:`deepmad.solvers.sweep`), prints one row per budget, write
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 from collections.abc import Callable
@@ -194,6 +195,7 @@ def run_sweep(args: argparse.Namespace, build: Callable[[argparse.Namespace], De
                            "budget; drop one")
     values = spec.values()
 
+    @functools.cache  # the first problem is built once, for the header and by the sweep
     def problem_at(v: float) -> DesignProblem:
         ns = argparse.Namespace(**vars(args))
         setattr(ns, spec.quantity, int(v) if spec.quantity == "layers" else v)

@@ -1,6 +1,6 @@
 """``deepmad show``: a spec's per-stage table and, with ``--plot``, its design report picture.
 
-Extends the table of :class:`deepmad.cli.core.Show` with ``--plot FILE.png`` (structure, shares of
+Prints the table of :func:`deepmad.cli.core.describe` and adds ``--plot FILE.png`` (structure, shares of
 MACs / params / activations per stage, and the constraint slacks when the file is a design
 result) and ``--compare PRESET`` (a reference drawn next to it, same axes).
 """
@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from deepmad.cli import core
-from deepmad.cli.base import output_file
+from deepmad.cli.base import Command, output_file
 from deepmad.cost import CONVENTIONS
 from deepmad.errors import DeepmadError
 from deepmad.solvers.problem import ConstraintValue
@@ -64,13 +64,14 @@ def _name(source: str, spec_name: str) -> str:
     return DISPLAY_NAMES.get(source) or spec_name or Path(source).stem
 
 
-class Show(core.Show):
+class Show(Command):
     """``deepmad show SPEC|PRESET [--plot FILE.png] [--compare PRESET]``."""
 
+    name = "show"
     help = "Print a readable per-stage table of a spec; --plot draws its design report."
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        super().add_arguments(parser)
+        core.add_model_args(parser)
         parser.add_argument("--plot", type=output_file(".png"), metavar="FILE.png",
                             help="draw the design report: per-stage c, b, L, k; shares of MACs, params, "
                                  "activations; constraint slacks of a design result")

@@ -80,7 +80,7 @@ def init_from_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> list
     For fine-tuning: a classifier (``fc.*``) of another shape (a new number of classes) keeps
     its fresh initialisation; every other tensor must fit. Returns the names left fresh.
     """
-    state = ckpt_io.weights_from(ckpt_io.read_torch_file(path), path)
+    state = ckpt_io.load_weights(path)
     own = model.state_dict()
     fresh = [k for k in own if k.startswith("fc.") and k in state and state[k].shape != own[k].shape]
     load_state(model, {**state, **{k: own[k] for k in fresh}}, path)

@@ -192,3 +192,20 @@ def test_resolve_measured_tightens_the_model_budget(capsys: pytest.CaptureFixtur
     assert "re-solving at a model budget" in text
     assert "--resolve-measured needs --measure" in _error(
         capsys, [*SPACE, "--latency", "5ms", "--calibration", str(cal), "--resolve-measured", "1"])
+
+
+def test_sweep_reads_the_calibration_once(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep with a latency budget: every point carries it; the calibration is read (and its
+    fingerprint warning printed) once, not once per point."""
+    cal = _cal(tmp_path / "cal.json", cpu="another CPU")
+    loads = []
+    real_load = Calibration.load.__func__
+    monkeypatch.setattr(Calibration, "load", classmethod(lambda cls, path: loads.append(path) or real_load(cls, path)))
+    argv = ["design", "--space", "resnet", "--resolution", "32", "--num-classes", "10", "--time-limit", "1",
+            "--quiet", "--latency", "1s", "--calibration", str(cal), "--sweep", "params=0.2M:0.4M:3", "--json"]
+    main(argv)
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    assert len(rows) == 3 and len(loads) == 1
+    assert captured.err.count("warning: calibration fingerprint differs") == 1
