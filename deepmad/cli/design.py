@@ -15,7 +15,6 @@ import functools
 import json
 import math
 import sys
-from dataclasses import replace
 from typing import Any
 
 from deepmad.cli.base import Command, number, output_file, parse_count
@@ -109,10 +108,7 @@ def _budget_problem(args: argparse.Namespace, cal: Any = None, lat_budget: Budge
     convention = args.convention or "tinynas"
     extra = _flag_budgets(args, convention)
     merged = [b for b in base.budgets if all(b.quantity != e.quantity for e in extra)] + extra
-    problem = like(name, objective, tuple(merged))
-    if args.resolution:
-        problem = replace(problem, space=replace(problem.space, resolutions=args.resolution), _cache={})
-    return problem
+    return like(name, objective, tuple(merged), resolution=args.resolution or None)
 
 
 class DesignCommand(Command):

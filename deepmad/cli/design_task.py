@@ -118,11 +118,8 @@ def check_like_flags(args: argparse.Namespace) -> None:
 
 def layout_kwargs(args: argparse.Namespace) -> dict:
     """Keyword arguments of :func:`deepmad.solvers.templates.space_problem` from the flags."""
-    return {"strides": args.strides,
-            "min_final_side": MIN_FINAL_SIDE if args.min_final_side is None else args.min_final_side,
-            "in_channels": 3 if args.in_channels is None else args.in_channels,
-            "num_classes": 1000 if args.num_classes is None else args.num_classes,
-            "labels": LAYOUT_LABELS}
+    given = {k: getattr(args, k) for k in ("strides", "min_final_side", "in_channels", "num_classes")}
+    return {**{k: v for k, v in given.items() if v is not None}, "labels": LAYOUT_LABELS}  # else its defaults
 
 
 def head_note(args: argparse.Namespace, problem: DesignProblem, result: DesignResult | None = None) -> str:

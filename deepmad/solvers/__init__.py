@@ -34,7 +34,6 @@ from deepmad.solvers.space import (
 )
 from deepmad.solvers.templates import (
     LIKE_PRESETS,
-    MIN_FINAL_SIDE,
     TEMPLATES,
     layout,
     like,
@@ -129,19 +128,14 @@ def design(like: str | None = None, mode: str = "paper", solver: str = "exact",
         if given:
             raise DeepmadError(f"{', '.join(given)} apply to space= templates only; like={like!r} keeps "
                                "the reference config's layout, 3 input channels and 1000 classes")
-        problem = like_problem(like, objective, budgets)
-        if resolution is not None:
-            res = (resolution,) if isinstance(resolution, int) else tuple(resolution)
-            problem = replace(problem, space=replace(problem.space, resolutions=res), _cache={})
+        problem = like_problem(like, objective, budgets, resolution=resolution)
         if latency_model is not None or lat_budgets:
             problem = replace(problem, budgets=problem.budgets + lat_budgets, latency_model=latency_model,
                               _cache={})
     else:
         if not budgets and not lat_budgets:
             raise DeepmadError(f"space={space!r} needs budgets, e.g. (Budget('params', upper=5e6),)")
-        problem = space_problem(
-            space, objective, tuple(budgets or ()) + lat_budgets, resolution=resolution or 224,
-            strides=strides, min_final_side=MIN_FINAL_SIDE if min_final_side is None else min_final_side,
-            in_channels=3 if in_channels is None else in_channels,
-            num_classes=1000 if num_classes is None else num_classes, latency_model=latency_model)
+        problem = space_problem(space, objective, tuple(budgets or ()) + lat_budgets, resolution=resolution or 224,
+                                latency_model=latency_model,
+                                **{k: v for k, v in layout_args.items() if v is not None})  # else its defaults
     return get_solver(solver, **options).solve(problem)

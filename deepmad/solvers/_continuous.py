@@ -18,6 +18,7 @@ from scipy.optimize import minimize
 from deepmad.scores.entropy import population_std
 from deepmad.solvers import terms
 from deepmad.solvers._bound import Context, g_rho
+from deepmad.solvers._costpoly import final_costs, stem_costs
 from deepmad.solvers.space import Design
 
 __all__ = ["continuous_starts"]
@@ -40,8 +41,7 @@ class _Model:
         ctx, sp = self.ctx, self.ctx.space
         c0, st = self.unpack(z)
         geo = ctx.geo
-        cost = np.array(terms.conv_bn_costs(sp.in_channels, c0, sp.stem_kernel, sp.stem_stride, geo.stem_out,
-                                            ctx.resolution, ctx.lat, "stem", ctx.resolution) + (1.0,))
+        cost = np.array(stem_costs(ctx, c0) + (1.0,))
         parts, layers, chans = [terms.stem_parts(sp.in_channels, sp.stem_kernel, math.log)], [1.0], [c0]
         cin = c0
         for j, (rng, (c, b, depth), k) in enumerate(zip(sp.stages, st, self.kernels)):
@@ -56,7 +56,7 @@ class _Model:
             cin = c
         if self.final is not None:
             cf = self.final
-            cost += np.array(terms.conv_bn_costs(cin, cf, 1, 1, geo.stage_out[-1], geo.final_rf, ctx.lat) + (1.0,))
+            cost += np.array(final_costs(ctx, cin, cf) + (1.0,))
             parts.append(terms.final_parts(math.log(cin)))
             layers.append(1.0)
             chans.append(cf)

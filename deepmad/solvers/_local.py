@@ -17,7 +17,9 @@ from deepmad.solvers.space import Design, DesignSpace, StageChoice
 __all__ = ["snap", "neighbours", "local_search", "better", "depth_moves"]
 
 
-def _nearest(values: tuple[int, ...], x: float, at_least: int | None = None) -> int:
+def nearest(values: tuple[int, ...], x: float, at_least: int | None = None) -> int:
+    """The value of the sorted grid ``values`` closest to ``x`` (the smaller on a tie), among those
+    >= ``at_least`` when given (the largest value if none is)."""
     if at_least is not None:
         i = bisect.bisect_left(values, at_least)
         values = values[i:] or values[-1:]
@@ -29,17 +31,17 @@ def _nearest(values: tuple[int, ...], x: float, at_least: int | None = None) -> 
 def snap(space: DesignSpace, design: Design) -> Design:
     """The nearest design of ``space`` (widths non-decreasing when the space asks for it)."""
     res = min(space.resolutions, key=lambda r: abs(r - design.resolution))
-    stem = _nearest(space.stem.values(), design.stem)
+    stem = nearest(space.stem.values(), design.stem)
     prev, stages = stem, []
     for i, (rng, (c, b, depth, k)) in enumerate(zip(space.stages, design.stages)):
-        c = _nearest(rng.width.values(), c, prev if space.nondecreasing else None)
+        c = nearest(rng.width.values(), c, prev if space.nondecreasing else None)
         bs = space.bottleneck_values(i, c) or rng.bottleneck.values(c) or (c,)
-        stages.append(StageChoice(c, _nearest(bs, b), min(max(depth, rng.depth[0]), rng.depth[1]),
-                                  _nearest(rng.kernels, k)))
+        stages.append(StageChoice(c, nearest(bs, b), min(max(depth, rng.depth[0]), rng.depth[1]),
+                                  nearest(rng.kernels, k)))
         prev = c
     final = None
     if space.final_conv is not None:
-        final = _nearest(space.final_conv.values(), design.final or space.final_conv.values()[0])
+        final = nearest(space.final_conv.values(), design.final or space.final_conv.values()[0])
     return Design(res, stem, tuple(stages), final)
 
 
@@ -66,7 +68,7 @@ def neighbours(space: DesignSpace, d: Design, structure: bool = True) -> Iterato
             if c2 is not None and (not space.nondecreasing or (c2 >= prev and (nxt is None or c2 <= nxt))):
                 bs = space.bottleneck_values(i, c2)
                 if bs:
-                    yield _with(d, i, (c2, b if b in bs else _nearest(bs, b * c2 / c), depth, k))
+                    yield _with(d, i, (c2, b if b in bs else nearest(bs, b * c2 / c), depth, k))
             b2 = _step(space.bottleneck_values(i, c), b, delta)
             if b2 is not None:
                 yield _with(d, i, (c, b2, depth, k))

@@ -15,6 +15,7 @@ from deepmad.scores.entropy import population_std
 from deepmad.solvers import terms
 from deepmad.solvers._bound import Context
 from deepmad.solvers._continuous import continuous_starts
+from deepmad.solvers._costpoly import final_costs, stem_costs
 from deepmad.solvers._local import local_search
 from deepmad.solvers.space import Design
 from deepmad.solvers.terms import LAYERS, se_of
@@ -57,8 +58,7 @@ class ScipModel:
         ctx, m, sp = self.ctx, self.m, self.ctx.space
         geo = ctx.geo
         z0, c0, lc0 = self.choice(sp.stem.values(), "stem")
-        cost = list(terms.conv_bn_costs(sp.in_channels, c0, sp.stem_kernel, sp.stem_stride, geo.stem_out,
-                                        ctx.resolution, ctx.lat, "stem", ctx.resolution))
+        cost = list(stem_costs(ctx, c0))
         parts, layers, chans = [terms.stem_parts(sp.in_channels, sp.stem_kernel, math.log)], [1], [lc0]
         self.depth_vars = []
         cin, zin, lcin = c0, z0, lc0
@@ -91,8 +91,7 @@ class ScipModel:
         nf = cin
         if sp.final_conv is not None:
             zf, cf, lcf = self.choice(sp.final_conv.values(), "final")
-            cost = [a + x for a, x in zip(cost, terms.conv_bn_costs(cin, cf, 1, 1, geo.stage_out[-1], geo.final_rf,
-                                                                    ctx.lat))]
+            cost = [a + x for a, x in zip(cost, final_costs(ctx, cin, cf))]
             parts.append(terms.final_parts(lcin))
             layers.append(1)
             chans.append(lcf)

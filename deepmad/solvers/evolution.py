@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from deepmad.errors import DeepmadError
+from deepmad.solvers._local import nearest
 from deepmad.solvers.problem import DesignProblem, DesignResult, Evaluation, finish
 from deepmad.solvers.space import Design, DesignSpace, smart_round
 
@@ -163,11 +164,6 @@ def smallest_design(space: DesignSpace) -> Design:
     return Design(min(space.resolutions), stem, tuple(stages), final)
 
 
-def _nearest(values: list[int] | tuple[int, ...], x: int) -> int:
-    """The allowed value closest to ``x`` (the smaller on a tie): mutated widths stay on the grid."""
-    return min(values, key=lambda v: (abs(v - x), v))
-
-
 class _Mutator:
     """Single-block mutations of ``space_k1kxk1`` (ResNet kinds) / ``space_k1dwsek1`` (depthwise)."""
 
@@ -204,7 +200,7 @@ class _Mutator:
         new = min(s.hi, new)
         new = max(s.lo, new) if self.mobile else new
         new = min(d.stages[0][0], new)
-        return replace(d, stem=_nearest(s.values(), max(1, new)))
+        return replace(d, stem=nearest(s.values(), max(1, new)))
 
     def _stage(self, d: Design, j: int) -> Design:
         c, b, depth, k = d.stages[j]
@@ -229,8 +225,8 @@ class _Mutator:
             c, b = self._mobile_channels(op, c, b, cin, nxt)
         else:
             c, b = self._resnet_channels(op, c, b, cin, nxt)
-        c = _nearest(rng.width.values(), c)
-        b = _nearest(self.space.bottleneck_values(j, c) or rng.bottleneck.values(c), b)
+        c = nearest(rng.width.values(), c)
+        b = nearest(self.space.bottleneck_values(j, c) or rng.bottleneck.values(c), b)
         stages = list(d.stages)
         stages[j] = (c, b, depth, k)
         return replace(d, stages=tuple(stages))

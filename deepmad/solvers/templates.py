@@ -157,6 +157,12 @@ def _check_strides(name: str, strides: tuple[int, ...], example: tuple[int, ...]
     return vals
 
 
+def _require_int(label: str, v: object, lo: int) -> None:
+    """A one-line error unless ``v`` is an integer (not a bool) >= ``lo``."""
+    if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+        raise DeepmadError(f"{label}={v!r} is invalid; expected an integer >= {lo}")
+
+
 def layout(name: str, resolution: int, strides: tuple[int, ...] | None = None,
            min_final_side: int = MIN_FINAL_SIDE, labels: dict[str, str] | None = None) -> Layout:
     """The stem and stage strides of template ``name`` at input side ``resolution``.
@@ -177,8 +183,7 @@ def layout(name: str, resolution: int, strides: tuple[int, ...] | None = None,
     lab = {**_API_LABELS, **(labels or {})}
     if name not in TEMPLATES:
         raise DeepmadError(f"space {name!r} is invalid; allowed: {', '.join(TEMPLATES)}")
-    if not isinstance(min_final_side, int) or isinstance(min_final_side, bool) or min_final_side < 1:
-        raise DeepmadError(f"{lab['min_final_side']}={min_final_side!r} is invalid; expected an integer >= 1")
+    _require_int(lab["min_final_side"], min_final_side, 1)
     base = (2,) + (_MOBILE_STRIDES if name == "mobile-se" else _RESNET_STRIDES)
     if strides is not None:
         pos = _check_strides(name, tuple(strides), _default_positions(base, resolution, min_final_side), lab)
@@ -214,8 +219,7 @@ def template(name: str, resolution: int = 224, strides: tuple[int, ...] | None =
     """
     lay = layout(name, resolution, strides, min_final_side, labels)
     for arg, v, lo in (("in_channels", in_channels, 1), ("num_classes", num_classes, 0)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-            raise DeepmadError(f"{(labels or {}).get(arg, arg)}={v!r} is invalid; expected an integer >= {lo}")
+        _require_int((labels or {}).get(arg, arg), v, lo)
     mobile = name == "mobile-se"
     sides = _stage_sides(resolution, lay.stem_stride, lay.strides)
     stages = []
@@ -234,6 +238,14 @@ def template(name: str, resolution: int = 224, strides: tuple[int, ...] | None =
                        in_channels=in_channels, num_classes=num_classes, name=name)
 
 
+def as_resolutions(resolution: int | tuple[int, ...], labels: dict[str, str] | None = None) -> tuple[int, ...]:
+    """``resolution`` (one side or several) as a non-empty tuple of sides."""
+    res = (resolution,) if isinstance(resolution, int) else tuple(resolution)
+    if not res:
+        raise DeepmadError(f"{(labels or _API_LABELS)['resolution']}=() is invalid; expected a side >= 8")
+    return res
+
+
 def space_problem(name: str, objective: ScoreConfig, budgets: tuple[Budget, ...],
                   resolution: int | tuple[int, ...] = 224, strides: tuple[int, ...] | None = None,
                   min_final_side: int = MIN_FINAL_SIDE, in_channels: int = 3, num_classes: int = 1000,
@@ -245,9 +257,7 @@ def space_problem(name: str, objective: ScoreConfig, budgets: tuple[Budget, ...]
     :class:`deepmad.hardware.Calibration`) is a cost budget like the others, but caps no depth:
     the template's depth ranges stay as they are unless another budget cuts them.
     """
-    res = (resolution,) if isinstance(resolution, int) else tuple(resolution)
-    if not res:
-        raise DeepmadError(f"{(labels or _API_LABELS)['resolution']}=() is invalid; expected a side >= 8")
+    res = as_resolutions(resolution, labels)
     budgets = tuple(budgets)
     if not any(b.quantity not in ("rho", "resolution") for b in budgets):
         raise DeepmadError(f"space {name!r} needs a cost budget: params, macs, flops, activations, layers "
@@ -333,19 +343,25 @@ def like_budgets(p: LikePreset) -> tuple[Budget, ...]:
             Budget("rho", upper=p.rho))
 
 
-def like(name: str, objective: ScoreConfig, budgets: tuple[Budget, ...] | None = None) -> DesignProblem:
+def like(name: str, objective: ScoreConfig, budgets: tuple[Budget, ...] | None = None,
+         resolution: int | tuple[int, ...] | None = None) -> DesignProblem:
     """The design problem of the reference config of preset ``name``.
 
     Args:
         name: a key of :data:`LIKE_PRESETS`.
         objective: score config (mode etc.).
         budgets: replace the config's budgets (the layout and ranges stay).
+        resolution: input side(s) instead of the config's; set before the depth caps, which
+            depend on the smallest side (:func:`depth_cap`).
     """
     if name not in LIKE_PRESETS:
         raise DeepmadError(f"--like {name!r} is invalid; allowed: {', '.join(LIKE_PRESETS)}")
     p = LIKE_PRESETS[name]
     budgets = like_budgets(p) if budgets is None else tuple(budgets)
-    space = cap_depths(_like_space(p), budgets)
+    space = _like_space(p)
+    if resolution is not None:
+        space = replace(space, resolutions=as_resolutions(resolution))
+    space = cap_depths(space, budgets)
     if max(s.depth[1] for s in space.stages) >= 10**6:
         space = cap_depths(space, budgets + (Budget("layers", upper=3 * _DEFAULT_DEPTH * len(space.stages)),))
     return DesignProblem(space=space, objective=objective, budgets=budgets, name=f"like_{name}")

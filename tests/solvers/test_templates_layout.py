@@ -132,3 +132,19 @@ def test_depth_cap_uses_the_layouts_smallest_side() -> None:
     sp = template("resnet", resolution=32)
     budgets = (Budget("macs", upper=40e6), Budget("rho", upper=0.3))
     assert depth_cap(sp, budgets) == int((0.3 * 40e6 / (8 * 4 * 4)) ** 0.5)
+
+
+def test_like_resolution_is_set_before_the_depth_caps() -> None:
+    """The depth caps bound MACs at the smallest side: at 96 px they must be those of 96 px, not
+    the config's 224 px (which would cut designs that meet the budgets out of the space)."""
+    from dataclasses import replace
+
+    from deepmad.solvers.templates import cap_depths
+
+    budgets = (Budget("macs", upper=1.8e9, convention="tinynas"), Budget("rho", upper=0.3))
+    at224 = like("deepmad_r18", ScoreConfig("paper"), budgets)
+    at96 = like("deepmad_r18", ScoreConfig("paper"), budgets, resolution=96)
+    assert at224.space.resolutions == (224,) and at96.space.resolutions == (96,)
+    assert at96.space.stages[1].depth[1] > at224.space.stages[1].depth[1]
+    wide = replace(at96.space, stages=tuple(replace(s, depth=(s.depth[0], 10**6)) for s in at96.space.stages))
+    assert [s.depth for s in cap_depths(wide, budgets).stages[1:]] == [s.depth for s in at96.space.stages[1:]]
