@@ -105,13 +105,13 @@ def _macs_view(data: dict[str, Any], factor: float) -> dict[str, Any]:
     return data
 
 
-def _print_result(table: BlockTable, result: SolveResult) -> None:
+def _print_result(table: BlockTable, result: SolveResult, data: dict[str, Any]) -> None:
+    """The text report of ``result``; ``data``: its ``to_dict()`` (flops in MACs when the table has FLOPs)."""
     gap = "" if result.gap is None else f", gap {result.gap:.2g}"
     print(f"table {table.name} ({table.device or 'no device'}), predictor {result.predictor}, solver "
           f"{result.solver}: {result.status} in {1000 * result.time_s:.1f} ms ({result.iterations} MILP(s){gap})")
     for node, j, name in zip(table.nodes, result.choices or (), result.option_names or ()):
         print(f"  {node}: option {j}  {name}")
-    data = _macs_view(result.to_dict(), _flops_per_mac(table)) if table.has("flops") else result.to_dict()
     for metric, value in data["predicted"].items():
         unit = "MACs" if metric == "flops" else table.metric(metric).unit
         print(f"predicted {'MACs' if metric == 'flops' else metric}: {value:.6g} {unit}".rstrip())
@@ -129,16 +129,16 @@ def _run_solve(args: argparse.Namespace) -> int:
             limits[key] *= factor
     problem = MathNASProblem(table, make_budgets(table, **limits), args.predictor)
     result = solve(problem, args.solver, fractional_method=args.fractional_method, time_limit=args.time_limit)
+    data = _macs_view(result.to_dict(), factor) if table.has("flops") else result.to_dict()
     if args.json:
-        data = result.to_dict()
-        print(json.dumps(_macs_view(data, factor) if table.has("flops") else data, indent=2))
+        print(json.dumps(data, indent=2))
         if result.choices is None:
-            print(f"deepmad mathnas solve: error: {'; '.join(result.to_dict()['infeasibilities']) or result.status}",
+            print(f"deepmad mathnas solve: error: {'; '.join(data['infeasibilities']) or result.status}",
                   file=sys.stderr)
             return 2
         return 0
     result.raise_if_infeasible()
-    _print_result(table, result)
+    _print_result(table, result, data)
     return 0
 
 

@@ -241,14 +241,14 @@ def _run_step(name: str, record: dict[str, Any], out: Path, body: Any) -> dict[s
     t0 = time.perf_counter()
     try:
         res = body()
-    finally:
+        if not isinstance(res, int):  # an int is an exit code: the step did not finish
+            record[name] = res
+            record["done"].append(name)
+    finally:  # also when interrupted: the time spent so far is kept
         record["seconds"][name] = record["seconds"].get(name, 0.0) + time.perf_counter() - t0
         atomic_write_json(out / "run.json", record)
     if isinstance(res, int):
         return res
-    record[name] = res
-    record["done"].append(name)
-    atomic_write_json(out / "run.json", record)
     print(f"[{index}/{len(STEPS)}] {name}: done in {record['seconds'][name]:.1f} s", flush=True)
     return res
 

@@ -127,6 +127,11 @@ def relative_spread(samples: Sequence[float]) -> float:
     return 0.0 if len(samples) < 4 else iqr_over_median(samples)
 
 
+def _predicts_valid(low: float, high: float) -> bool:
+    """Every latency the table predicts, from ``low`` to ``high`` ms, is > 0 and finite."""
+    return low > 0 and math.isfinite(low) and math.isfinite(high)
+
+
 @dataclass(frozen=True)
 class NoiseReport:
     """How trustworthy a latency profile is (see :func:`assess_noise`)."""
@@ -146,7 +151,7 @@ class NoiseReport:
     @property
     def usable(self) -> bool:
         """False when the table predicts a latency <= 0 or a non-finite one."""
-        return self.low > 0 and math.isfinite(self.low) and math.isfinite(self.high)
+        return _predicts_valid(self.low, self.high)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able record (stored in the table's provenance)."""
@@ -167,7 +172,7 @@ def assess_noise(table: BlockTable, spreads: Sequence[float], spearman: float | 
     spread = statistics.median(spreads) if spreads else 0.0
     worst = max(spreads, default=0.0)
     reasons = []
-    if not (low > 0 and math.isfinite(low) and math.isfinite(high)):
+    if not _predicts_valid(low, high):
         reasons.append(f"the table predicts latencies from {low:.4g} to {high:.4g} ms (must be > 0 and finite)")
     if spread > max_spread:
         reasons.append(f"repeats of one network vary by {100 * spread:.0f} % (median IQR / median; "
